@@ -1,0 +1,1 @@
+//! Attribute macros of cachex. Use them through `cachex-runtime`, which re-exports them.

@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod breaker;
+mod cache;
+mod error;
+mod registry;
+pub mod retry;
+mod store;
+mod striped;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, State};
+pub use cache::{Cache, CacheStats};
+pub use error::{CallError, Error};
+pub use registry::{registry, Registry};
+pub use retry::{Policy, RetryStats};
+pub use store::{BoxFuture, MemoryStore, Store};
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};
+
+#[cfg(feature = "macros")]
+pub use cachex_macros::{cached, circuit_breaker, retry};
