@@ -1,0 +1,1 @@
+//! Circuit breaker behaviour through the public API.
