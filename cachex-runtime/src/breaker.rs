@@ -309,6 +309,11 @@ fn duration_to_nanos(d: Duration) -> u64 {
 }
 
 /// HALF_OPEN bookkeeping, guarded by the transition mutex.
+///
+/// `in_flight` counts every trial permit not yet settled, whatever HALF_OPEN period issued it,
+/// so trial calls running at once never exceed `half_open_max` even when the breaker re-opens
+/// and half-opens again while older trials still run. `successes` belongs to the current
+/// HALF_OPEN period only.
 #[derive(Debug, Default)]
 struct Trial {
     in_flight: u32,
@@ -368,11 +373,7 @@ struct Permit<'a> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            let b = self.breaker;
-            let mut trial = b.lock();
-            if gen(b.word.load(Acquire)) == self.gen {
-                trial.in_flight = trial.in_flight.saturating_sub(1);
-            }
+            self.breaker.lock().in_flight -= 1;
         }
     }
 }
@@ -664,18 +665,10 @@ impl CircuitBreaker {
                     if cur == w {
                         let half = next(w, ST_HALF_OPEN, false, u64::from(consec(w)));
                         self.word.store(half, Release);
-                        *trial = Trial {
-                            in_flight: 1,
-                            successes: 0,
-                        };
-                        return Ok(Ticket::Trial(Permit {
-                            breaker: self,
-                            gen: gen(half),
-                            settled: false,
-                        }));
+                        trial.successes = 0;
                     }
                     drop(trial);
-                    w = cur;
+                    w = self.word.load(Acquire);
                 }
                 _ => {
                     let mut trial = self.lock();
@@ -729,14 +722,14 @@ impl CircuitBreaker {
             Ticket::Trial(mut permit) => {
                 permit.settled = true;
                 let mut trial = self.lock();
+                trial.in_flight -= 1;
                 let w = self.word.load(Acquire);
                 if gen(w) != permit.gen {
                     return;
                 }
-                trial.in_flight = trial.in_flight.saturating_sub(1);
                 trial.successes += 1;
                 if trial.successes >= self.half_open_max.load(Relaxed) {
-                    *trial = Trial::default();
+                    trial.successes = 0;
                     self.word.store(next(w, ST_CLOSED, false, 0), Release);
                 }
             }
@@ -779,11 +772,12 @@ impl CircuitBreaker {
             Ticket::Trial(mut permit) => {
                 permit.settled = true;
                 let mut trial = self.lock();
+                trial.in_flight -= 1;
                 let w = self.word.load(Acquire);
                 if gen(w) != permit.gen {
                     return;
                 }
-                *trial = Trial::default();
+                trial.successes = 0;
                 self.open(w, u64::from(consec(w)) + 1);
             }
         }
@@ -826,7 +820,7 @@ impl CircuitBreaker {
     /// A manual transition to the word `f` makes from the current one.
     fn transition(&self, f: impl Fn(u64) -> u64) {
         let mut trial = self.lock();
-        *trial = Trial::default();
+        trial.successes = 0;
         let mut cur = self.word.load(Acquire);
         while let Err(now) = self
             .word
