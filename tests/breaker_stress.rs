@@ -75,8 +75,15 @@ fn half_open_never_exceeds_its_limit_across_threads() {
         for t in tasks {
             t.await.unwrap();
         }
-        assert!(peak.load(SeqCst) <= MAX as usize, "peak {}", peak.load(SeqCst));
-        assert!(admitted.load(SeqCst) > 100, "too few trials ran to mean anything");
+        assert!(
+            peak.load(SeqCst) <= MAX as usize,
+            "peak {}",
+            peak.load(SeqCst)
+        );
+        assert!(
+            admitted.load(SeqCst) > 100,
+            "too few trials ran to mean anything"
+        );
 
         // No leaked slot: two successes in a row close the breaker.
         for _ in 0..MAX {

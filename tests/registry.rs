@@ -25,7 +25,10 @@ fn declared_breakers_exist_before_any_lookup() {
         .iter()
         .map(|b| b.name().to_owned())
         .collect();
-    assert!(names.contains(&"registry-test.declared".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"registry-test.declared".to_owned()),
+        "{names:?}"
+    );
     let b = registry().breaker("registry-test.declared");
     assert_eq!(
         b.config(),
@@ -82,14 +85,19 @@ fn configure_breaker_before_and_after_creation() {
         threshold: 0,
         ..cfg
     };
-    assert!(registry().try_configure_breaker("registry-test.post", bad).is_err());
+    assert!(registry()
+        .try_configure_breaker("registry-test.post", bad)
+        .is_err());
     assert_eq!(again.config(), cfg);
 }
 
 #[test]
 fn policies() {
     assert_eq!(registry().policy("default"), Some(Policy::default()));
-    assert_eq!(registry().policy("conservative"), Some(Policy::conservative()));
+    assert_eq!(
+        registry().policy("conservative"),
+        Some(Policy::conservative())
+    );
     assert_eq!(registry().policy("aggressive"), Some(Policy::aggressive()));
     assert_eq!(registry().policy("registry-test.unknown"), None);
     let p = Policy {
@@ -106,5 +114,8 @@ fn policies() {
     assert_eq!(registry().policy("registry-test.p"), Some(p));
     // The infallible form keeps the nearest valid policy instead of losing the setting.
     registry().set_policy("registry-test.q", bad);
-    assert_eq!(registry().policy("registry-test.q").unwrap().multiplier, 1.0);
+    assert_eq!(
+        registry().policy("registry-test.q").unwrap().multiplier,
+        1.0
+    );
 }
