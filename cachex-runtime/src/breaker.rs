@@ -591,7 +591,12 @@ impl CircuitBreaker {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let ticket = self.admit().map_err(CallError::Rejected)?;
+        let w = self.admit_word();
+        if st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT {
+            // The hot path, kept apart from `run` so it builds no ticket and no timeout state.
+            return self.run_closed(gen(w), f()).await;
+        }
+        let ticket = self.admit_from(w).map_err(CallError::Rejected)?;
         self.run(ticket, f()).await
     }
 
@@ -601,8 +606,30 @@ impl CircuitBreaker {
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let ticket = self.admit().map_err(CallError::Rejected)?;
+        let w = self.admit_word();
+        if st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT {
+            return self.run_closed(gen(w), fut).await;
+        }
+        let ticket = self.admit_from(w).map_err(CallError::Rejected)?;
         self.run(ticket, fut).await
+    }
+
+    /// A call admitted while CLOSED with no call deadline: nothing to undo if it is cancelled.
+    #[inline]
+    async fn run_closed<T, E, Fut>(&self, g: u32, fut: Fut) -> Result<T, CallError<E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match fut.await {
+            Ok(v) => {
+                self.closed_success(g);
+                Ok(v)
+            }
+            Err(e) => {
+                self.on_failure(Ticket::Closed(g), false);
+                Err(CallError::Inner(e))
+            }
+        }
     }
 
     async fn run<T, E, Fut>(&self, ticket: Ticket<'_>, fut: Fut) -> Result<T, CallError<E>>
@@ -630,11 +657,16 @@ impl CircuitBreaker {
         outcome
     }
 
-    /// Decides whether a call may run. The CLOSED case is the hot path and stays inline.
+    /// Counts the call as presented and reads the state word it is admitted against.
     #[inline]
-    fn admit(&self) -> Result<Ticket<'_>, Error> {
+    fn admit_word(&self) -> u64 {
         self.counts.incr(REQUESTS);
-        let w = self.word.load(Acquire);
+        self.word.load(Acquire)
+    }
+
+    /// Decides whether a call presented against word `w` may run. The CLOSED case stays inline.
+    #[inline]
+    fn admit_from(&self, w: u64) -> Result<Ticket<'_>, Error> {
         if st(w) == ST_CLOSED {
             return Ok(Ticket::Closed(gen(w)));
         }
@@ -705,20 +737,7 @@ impl CircuitBreaker {
     fn on_success(&self, ticket: Ticket<'_>) {
         self.counts.incr(SUCCESSES);
         match ticket {
-            Ticket::Closed(g) => {
-                // Only a failure streak in the same generation needs clearing; the common case
-                // (no streak) writes nothing shared.
-                let mut w = self.word.load(Relaxed);
-                while gen(w) == g && consec(w) != 0 {
-                    match self
-                        .word
-                        .compare_exchange_weak(w, with_consec(w, 0), AcqRel, Relaxed)
-                    {
-                        Ok(_) => break,
-                        Err(cur) => w = cur,
-                    }
-                }
-            }
+            Ticket::Closed(g) => self.clear_streak(g),
             Ticket::Trial(mut permit) => {
                 permit.settled = true;
                 let mut trial = self.lock();
@@ -735,6 +754,29 @@ impl CircuitBreaker {
                     // Only lock holders write the word outside CLOSED.
                     self.word.store(with_consec(w, 0), Release);
                 }
+            }
+        }
+    }
+
+    /// A success of a call admitted while CLOSED in generation `g`.
+    #[inline]
+    fn closed_success(&self, g: u32) {
+        self.counts.incr(SUCCESSES);
+        self.clear_streak(g);
+    }
+
+    #[inline]
+    fn clear_streak(&self, g: u32) {
+        // Only a failure streak in the same generation needs clearing; the common case
+        // (no streak) writes nothing shared.
+        let mut w = self.word.load(Relaxed);
+        while gen(w) == g && consec(w) != 0 {
+            match self
+                .word
+                .compare_exchange_weak(w, with_consec(w, 0), AcqRel, Relaxed)
+            {
+                Ok(_) => break,
+                Err(cur) => w = cur,
             }
         }
     }

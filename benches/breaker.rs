@@ -1,0 +1,194 @@
+//! Circuit breaker hot paths, cachex side by side with `recloser` and `failsafe` in the same run
+//! (issue 5). Each group's figures are only compared with each other: ratios, not absolutes.
+//!
+//! - `breaker_closed`: one call of a future that returns `Ok` at once, through a CLOSED breaker;
+//!   `direct` awaits the same future with no breaker (the overhead baseline).
+//! - `breaker_open`: one rejected call of an OPEN breaker (tripped by failures, long timeout);
+//!   `cachex_forced` is a breaker pinned by `force_open` (no deadline, so no clock read).
+//!   `cachex_parts/*` split the cachex rejection into the costs the contract imposes.
+//! - `breaker_threads`: aggregate time per closed call with 1 and 2 OS threads hammering one
+//!   shared breaker (each thread drives its own current-thread runtime); 2 threads scale when
+//!   their time per call is below half of... see BENCHMARKS.md: scaling = t(1 thread) / t(2 threads).
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use cachex_runtime::__private::{breaker_run, BreakerSite};
+use cachex_runtime::{BreakerConfig, CircuitBreaker};
+use criterion::{criterion_group, criterion_main, Criterion};
+use failsafe::futures::CircuitBreaker as _;
+use recloser::{AsyncRecloser, Recloser};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[inline(always)]
+async fn ok_now() -> Result<u64, ()> {
+    Ok(black_box(1))
+}
+
+#[inline(always)]
+async fn err_now() -> Result<u64, ()> {
+    Err(black_box(()))
+}
+
+fn failsafe_breaker() -> impl failsafe::futures::CircuitBreaker + Clone {
+    let backoff = failsafe::backoff::constant(Duration::from_secs(3600));
+    let policy = failsafe::failure_policy::consecutive_failures(5, backoff);
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+fn recloser_breaker() -> AsyncRecloser {
+    AsyncRecloser::from(
+        Recloser::custom()
+            .error_rate(0.5)
+            .closed_len(10)
+            .open_wait(Duration::from_secs(3600))
+            .build(),
+    )
+}
+
+static SITE: BreakerSite = BreakerSite::new("bench.breaker.site");
+
+fn closed(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("breaker_closed");
+    let cx = CircuitBreaker::new("bench.closed", BreakerConfig::default());
+    let rc = recloser_breaker();
+    let fs = failsafe_breaker();
+
+    g.bench_function("direct", |b| b.to_async(&rt).iter(|| async { ok_now().await }));
+    g.bench_function("cachex", |b| {
+        b.to_async(&rt).iter(|| cx.call(ok_now))
+    });
+    // What `#[circuit_breaker]` generates: a static site resolved once, the future run under it.
+    g.bench_function("cachex_site", |b| {
+        b.to_async(&rt)
+            .iter(|| async { breaker_run(SITE.breaker(), ok_now()).await })
+    });
+    g.bench_function("recloser", |b| b.to_async(&rt).iter(|| rc.call(ok_now())));
+    g.bench_function("failsafe", |b| b.to_async(&rt).iter(|| fs.call(ok_now())));
+    g.finish();
+}
+
+fn open(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("breaker_open");
+    let cfg = BreakerConfig {
+        threshold: 5,
+        timeout: Duration::from_secs(3600),
+        ..BreakerConfig::default()
+    };
+    let cx = CircuitBreaker::new("bench.open", cfg);
+    let forced = CircuitBreaker::new("bench.forced", cfg);
+    forced.force_open();
+    let rc = recloser_breaker();
+    let fs = failsafe_breaker();
+    rt.block_on(async {
+        for _ in 0..20 {
+            let _ = cx.call(err_now).await;
+            let _ = rc.call(err_now()).await;
+            let _ = fs.call(err_now()).await;
+        }
+    });
+    assert!(!fs.is_call_permitted(), "failsafe breaker must be open");
+    assert!(cx.call_rejects_now(&rt), "cachex breaker must be open");
+
+    g.bench_function("cachex", |b| b.to_async(&rt).iter(|| cx.call(ok_now)));
+    g.bench_function("cachex_forced", |b| {
+        b.to_async(&rt).iter(|| forced.call(ok_now))
+    });
+    g.bench_function("recloser", |b| b.to_async(&rt).iter(|| rc.call(ok_now())));
+    g.bench_function("failsafe", |b| b.to_async(&rt).iter(|| fs.call(ok_now())));
+    // The pieces the contract puts on every rejection: `Error::CircuitOpen { name: String, .. }`
+    // clones the name (an allocation and a free), and `retry_after` needs the time left.
+    let name = String::from("bench.open");
+    g.bench_function("cachex_parts/name_clone", |b| {
+        b.iter(|| black_box(black_box(&name).clone()))
+    });
+    g.bench_function("cachex_parts/tokio_now", |b| {
+        b.to_async(&rt).iter(|| async { black_box(tokio::time::Instant::now()) })
+    });
+    g.bench_function("cachex_parts/std_now", |b| {
+        b.iter(|| black_box(std::time::Instant::now()))
+    });
+    g.finish();
+}
+
+trait RejectsNow {
+    fn call_rejects_now(&self, rt: &tokio::runtime::Runtime) -> bool;
+}
+impl RejectsNow for CircuitBreaker {
+    fn call_rejects_now(&self, rt: &tokio::runtime::Runtime) -> bool {
+        rt.block_on(async { self.call(ok_now).await.is_err() })
+    }
+}
+
+/// Time per call when `threads` threads each make `iters` calls of `call` at once, measured from
+/// the moment all are ready to the moment the last one is done: the aggregate time per call.
+fn threaded<F, Fut>(threads: usize, iters: u64, call: F) -> Duration
+where
+    F: Fn() -> Fut + Sync,
+    Fut: std::future::Future,
+{
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (barrier, call) = (&barrier, &call);
+                s.spawn(move || {
+                    let rt = rt();
+                    rt.block_on(async {
+                        barrier.wait();
+                        let t0 = Instant::now();
+                        for _ in 0..iters {
+                            black_box(call().await);
+                        }
+                        (t0, Instant::now())
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.1).max().unwrap();
+    (end - start) / threads as u32
+}
+
+fn threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("breaker_threads");
+    let cx = Arc::new(CircuitBreaker::new("bench.threads", BreakerConfig::default()));
+    let rc = recloser_breaker();
+    let fs = failsafe_breaker();
+    for n in [1usize, 2] {
+        g.bench_function(format!("cachex/{n}"), |b| {
+            b.iter_custom(|iters| threaded(n, iters, || cx.call(ok_now)))
+        });
+        g.bench_function(format!("recloser/{n}"), |b| {
+            b.iter_custom(|iters| threaded(n, iters, || rc.call(ok_now())))
+        });
+        g.bench_function(format!("failsafe/{n}"), |b| {
+            b.iter_custom(|iters| threaded(n, iters, || fs.call(ok_now())))
+        });
+    }
+    g.finish();
+}
+
+/// Not a timing: prints the breaker's footprint once so the table can show it.
+fn footprint(_: &mut Criterion) {
+    let b = CircuitBreaker::new("user-service", BreakerConfig::default());
+    println!(
+        "breaker footprint: {} bytes (size_of {} + heap)",
+        b.footprint(),
+        std::mem::size_of::<CircuitBreaker>()
+    );
+}
+
+criterion_group!(benches, footprint, closed, open, threads);
+criterion_main!(benches);
