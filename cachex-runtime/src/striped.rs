@@ -2,21 +2,34 @@
 //!
 //! A shared `AtomicU64` that every call increments makes two cores fight over one cache line, so a
 //! breaker or cache shared by many threads gets *slower* as threads are added. Here each thread
-//! increments the stripe it was assigned (one cache line per stripe, usually uncontended) and a
-//! reader sums the stripes. Sums are exact; they are only not a single atomic snapshot.
+//! increments the stripe it was assigned (one cache line per stripe) and a reader sums the
+//! stripes. Sums are exact; they are only not a single atomic snapshot.
+//!
+//! A thread holds a process-wide *slot* for its lifetime (returned when it exits, then reused).
+//! The thread in slot `s < stripes` is the only writer of its stripe's *owned* half, so it bumps
+//! a counter with a plain load and store: no locked read-modify-write, which is most of the cost
+//! of a counter on the hot path. Threads beyond the stripe count (more threads than CPUs) share
+//! the *shared* half of stripe `s % stripes` through `fetch_add`, as every thread did before.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
 
-/// Counters that are bumped together live in one stripe: `N` of them per cache line.
+/// Counters that are bumped together live in one stripe: `N` owned and `N` shared ones per cache
+/// line (so `N <= 4`).
 #[derive(Debug)]
 #[repr(align(64))]
-pub(crate) struct Stripe<const N: usize>([AtomicU64; N]);
+pub(crate) struct Stripe<const N: usize> {
+    owned: [AtomicU64; N],
+    shared: [AtomicU64; N],
+}
 
 impl<const N: usize> Default for Stripe<N> {
     fn default() -> Self {
-        Stripe(std::array::from_fn(|_| AtomicU64::new(0)))
+        Stripe {
+            owned: std::array::from_fn(|_| AtomicU64::new(0)),
+            shared: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
     }
 }
 
@@ -36,61 +49,97 @@ fn stripe_count() -> usize {
     })
 }
 
-/// This thread's stripe index, assigned round-robin on first use (no hashing on the hot path).
-#[inline]
-fn thread_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    INDEX.with(|i| {
-        let v = i.get();
-        if v != usize::MAX {
-            return v;
+const UNCLAIMED: usize = usize::MAX;
+/// A thread whose slot was given back (it is exiting): it only ever uses shared counters.
+const EXITING: usize = usize::MAX - 1;
+
+/// Slots of exited threads, for reuse, and the next never-used slot.
+static SLOTS: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
+
+thread_local! {
+    /// This thread's slot. Const-initialised with no destructor: readable at every point of the
+    /// thread's life, thread-local destructors included.
+    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    /// Gives the slot back when the thread exits.
+    static RELEASE: SlotRelease = const { SlotRelease };
+}
+
+struct SlotRelease;
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        let slot = SLOT.with(|s| s.replace(EXITING));
+        if slot < EXITING {
+            // The mutex orders this thread's last plain stores before the next owner's loads.
+            let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+            slots.0.push(slot);
         }
-        let v = NEXT.fetch_add(1, Relaxed);
-        i.set(v);
-        v
-    })
+    }
+}
+
+/// This thread's slot, claimed on first use (the lowest free one).
+#[inline]
+fn thread_slot() -> usize {
+    let s = SLOT.with(Cell::get);
+    if s != UNCLAIMED {
+        return s;
+    }
+    claim_slot()
+}
+
+#[cold]
+#[inline(never)]
+fn claim_slot() -> usize {
+    // Register the release first: a thread already tearing down its thread-locals gets no slot.
+    if RELEASE.try_with(|_| ()).is_err() {
+        SLOT.with(|s| s.set(EXITING));
+        return EXITING;
+    }
+    let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+    let slot = match (0..slots.0.len()).min_by_key(|&i| slots.0[i]) {
+        Some(i) => slots.0.swap_remove(i),
+        None => {
+            slots.1 += 1;
+            slots.1 - 1
+        }
+    };
+    SLOT.with(|s| s.set(slot));
+    slot
 }
 
 impl<const N: usize> Striped<N> {
     pub(crate) fn new() -> Self {
+        const { assert!(N <= 4, "a stripe holds at most 4 owned and 4 shared counters") };
         let stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
         Striped { stripes }
-    }
-
-    /// The calling thread's stripe.
-    #[inline]
-    fn local(&self) -> &Stripe<N> {
-        // `stripes.len()` is a power of two.
-        &self.stripes[thread_index() & (self.stripes.len() - 1)]
-    }
-
-    /// Adds one to counter `i` on this thread's stripe.
-    #[inline]
-    pub(crate) fn incr(&self, i: usize) {
-        self.local().0[i].fetch_add(1, Relaxed);
     }
 
     /// Adds `n` to counter `i` on this thread's stripe.
     #[inline]
     pub(crate) fn add(&self, i: usize, n: u64) {
-        self.local().0[i].fetch_add(n, Relaxed);
+        let slot = thread_slot();
+        if let Some(stripe) = self.stripes.get(slot) {
+            // Sole writer of `owned`: a plain load and store cannot lose an update.
+            let c = &stripe.owned[i];
+            c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+        } else {
+            // `stripes.len()` is a power of two.
+            self.stripes[slot & (self.stripes.len() - 1)].shared[i].fetch_add(n, Relaxed);
+        }
+    }
+
+    /// Adds one to counter `i` on this thread's stripe.
+    #[inline]
+    pub(crate) fn incr(&self, i: usize) {
+        self.add(i, 1);
     }
 
     /// The sum of counter `i` over all stripes.
     pub(crate) fn sum(&self, i: usize) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |acc, s| acc.wrapping_add(s.0[i].load(Relaxed)))
-    }
-
-    /// Sets counter `i` to zero on every stripe.
-    pub(crate) fn reset(&self, i: usize) {
-        for s in self.stripes.iter() {
-            s.0[i].store(0, Relaxed);
-        }
+        self.stripes.iter().fold(0u64, |acc, s| {
+            acc.wrapping_add(s.owned[i].load(Relaxed))
+                .wrapping_add(s.shared[i].load(Relaxed))
+        })
     }
 
     /// Heap bytes held (for size accounting).
@@ -101,11 +150,19 @@ impl<const N: usize> Striped<N> {
 
 /// One striped counter.
 #[derive(Debug)]
-pub(crate) struct Counter(Striped<1>);
+pub(crate) struct Counter {
+    counts: Striped<1>,
+    /// The sum at the last reset. Owners write their stripes without a read-modify-write, so a
+    /// reset cannot zero them from another thread; it moves the baseline instead.
+    base: AtomicU64,
+}
 
 impl Default for Counter {
     fn default() -> Self {
-        Counter(Striped::new())
+        Counter {
+            counts: Striped::new(),
+            base: AtomicU64::new(0),
+        }
     }
 }
 
@@ -113,17 +170,17 @@ impl Counter {
     /// Adds `n` on this thread's stripe.
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        self.0.add(0, n);
+        self.counts.add(0, n);
     }
 
-    /// The total over all stripes.
+    /// The total over all stripes since the last reset.
     pub(crate) fn sum(&self) -> u64 {
-        self.0.sum(0)
+        self.counts.sum(0).wrapping_sub(self.base.load(Relaxed))
     }
 
     /// Back to zero.
     pub(crate) fn reset(&self) {
-        self.0.reset(0);
+        self.base.store(self.counts.sum(0), Relaxed);
     }
 }
 
@@ -151,8 +208,38 @@ mod tests {
         }
         assert_eq!(c.sum(0), 80_000);
         assert_eq!(c.sum(1), 8);
-        c.reset(0);
-        assert_eq!(c.sum(0), 0);
-        assert_eq!(c.sum(1), 8);
+    }
+
+    #[test]
+    fn owned_and_shared_stripes_sum_exactly_with_threads_coming_and_going() {
+        // More threads than stripes, in waves, so slots are both shared and handed back and
+        // reused: no increment may be lost.
+        let c = Arc::new(Striped::<1>::new());
+        for _ in 0..4 {
+            let handles: Vec<_> = (0..stripe_count() * 3)
+                .map(|_| {
+                    let c = Arc::clone(&c);
+                    std::thread::spawn(move || {
+                        for _ in 0..5_000 {
+                            c.incr(0);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+        assert_eq!(c.sum(0), 4 * stripe_count() as u64 * 3 * 5_000);
+    }
+
+    #[test]
+    fn counter_reset_moves_the_baseline() {
+        let c = Counter::default();
+        c.add(5);
+        c.reset();
+        assert_eq!(c.sum(), 0);
+        c.add(2);
+        assert_eq!(c.sum(), 2);
     }
 }
