@@ -62,17 +62,23 @@ fn closed(c: &mut Criterion) {
     let rc = recloser_breaker();
     let fs = failsafe_breaker();
 
+    // Every subject is awaited inside an `async` block, as a function body would await it (and
+    // so that all pay the same for handing their result out of a nested future).
     g.bench_function("direct", |b| b.to_async(&rt).iter(|| async { ok_now().await }));
     g.bench_function("cachex", |b| {
-        b.to_async(&rt).iter(|| cx.call(ok_now))
+        b.to_async(&rt).iter(|| async { cx.call(ok_now).await })
     });
     // What `#[circuit_breaker]` generates: a static site resolved once, the future run under it.
     g.bench_function("cachex_site", |b| {
         b.to_async(&rt)
             .iter(|| async { breaker_run(SITE.breaker(), ok_now()).await })
     });
-    g.bench_function("recloser", |b| b.to_async(&rt).iter(|| rc.call(ok_now())));
-    g.bench_function("failsafe", |b| b.to_async(&rt).iter(|| fs.call(ok_now())));
+    g.bench_function("recloser", |b| {
+        b.to_async(&rt).iter(|| async { rc.call(ok_now()).await })
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt).iter(|| async { fs.call(ok_now()).await })
+    });
     g.finish();
 }
 
@@ -99,12 +105,18 @@ fn open(c: &mut Criterion) {
     assert!(!fs.is_call_permitted(), "failsafe breaker must be open");
     assert!(cx.call_rejects_now(&rt), "cachex breaker must be open");
 
-    g.bench_function("cachex", |b| b.to_async(&rt).iter(|| cx.call(ok_now)));
-    g.bench_function("cachex_forced", |b| {
-        b.to_async(&rt).iter(|| forced.call(ok_now))
+    g.bench_function("cachex", |b| {
+        b.to_async(&rt).iter(|| async { cx.call(ok_now).await })
     });
-    g.bench_function("recloser", |b| b.to_async(&rt).iter(|| rc.call(ok_now())));
-    g.bench_function("failsafe", |b| b.to_async(&rt).iter(|| fs.call(ok_now())));
+    g.bench_function("cachex_forced", |b| {
+        b.to_async(&rt).iter(|| async { forced.call(ok_now).await })
+    });
+    g.bench_function("recloser", |b| {
+        b.to_async(&rt).iter(|| async { rc.call(ok_now()).await })
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt).iter(|| async { fs.call(ok_now()).await })
+    });
     // The pieces the contract puts on every rejection: `Error::CircuitOpen { name: String, .. }`
     // clones the name (an allocation and a free), and `retry_after` needs the time left.
     let name = String::from("bench.open");
@@ -187,6 +199,12 @@ fn footprint(_: &mut Criterion) {
         "breaker footprint: {} bytes (size_of {} + heap)",
         b.footprint(),
         std::mem::size_of::<CircuitBreaker>()
+    );
+    println!(
+        "future sizes: call {} bytes, breaker_run {} bytes, result {} bytes",
+        std::mem::size_of_val(&b.call(ok_now)),
+        std::mem::size_of_val(&breaker_run(&b, ok_now())),
+        std::mem::size_of::<Result<u64, cachex_runtime::CallError<()>>>()
     );
 }
 

@@ -593,10 +593,25 @@ impl CircuitBreaker {
     {
         let w = self.admit_word();
         if st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT {
-            // The hot path, kept apart from `run` so it builds no ticket and no timeout state.
-            return self.run_closed(gen(w), f()).await;
+            // The hot path, kept apart from `run` so it builds no ticket and no timeout state,
+            // and written out here rather than awaited through another future so the result is
+            // not copied once more through a nested future's state.
+            return match f().await {
+                Ok(v) => {
+                    self.closed_success(gen(w));
+                    Ok(v)
+                }
+                Err(e) => {
+                    self.on_failure(Ticket::Closed(gen(w)), false);
+                    Err(CallError::Inner(e))
+                }
+            };
         }
-        let ticket = self.admit_from(w).map_err(CallError::Rejected)?;
+        let ticket = match self.admit_from(w) {
+            Ok(t) => t,
+            // The error is built here, in place, rather than moved out through a `Result`.
+            Err(retry_after) => return Err(CallError::Rejected(self.open_error(retry_after))),
+        };
         self.run(ticket, f()).await
     }
 
@@ -608,28 +623,25 @@ impl CircuitBreaker {
     {
         let w = self.admit_word();
         if st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT {
-            return self.run_closed(gen(w), fut).await;
+            // As in `call`: a call admitted while CLOSED with no deadline has nothing to undo
+            // if it is cancelled.
+            return match fut.await {
+                Ok(v) => {
+                    self.closed_success(gen(w));
+                    Ok(v)
+                }
+                Err(e) => {
+                    self.on_failure(Ticket::Closed(gen(w)), false);
+                    Err(CallError::Inner(e))
+                }
+            };
         }
-        let ticket = self.admit_from(w).map_err(CallError::Rejected)?;
+        let ticket = match self.admit_from(w) {
+            Ok(t) => t,
+            // The error is built here, in place, rather than moved out through a `Result`.
+            Err(retry_after) => return Err(CallError::Rejected(self.open_error(retry_after))),
+        };
         self.run(ticket, fut).await
-    }
-
-    /// A call admitted while CLOSED with no call deadline: nothing to undo if it is cancelled.
-    #[inline]
-    async fn run_closed<T, E, Fut>(&self, g: u32, fut: Fut) -> Result<T, CallError<E>>
-    where
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match fut.await {
-            Ok(v) => {
-                self.closed_success(g);
-                Ok(v)
-            }
-            Err(e) => {
-                self.on_failure(Ticket::Closed(g), false);
-                Err(CallError::Inner(e))
-            }
-        }
     }
 
     async fn run<T, E, Fut>(&self, ticket: Ticket<'_>, fut: Fut) -> Result<T, CallError<E>>
@@ -666,7 +678,7 @@ impl CircuitBreaker {
 
     /// Decides whether a call presented against word `w` may run. The CLOSED case stays inline.
     #[inline]
-    fn admit_from(&self, w: u64) -> Result<Ticket<'_>, Error> {
+    fn admit_from(&self, w: u64) -> Result<Ticket<'_>, Duration> {
         if st(w) == ST_CLOSED {
             return Ok(Ticket::Closed(gen(w)));
         }
@@ -675,7 +687,8 @@ impl CircuitBreaker {
 
     #[cold]
     #[inline(never)]
-    fn admit_slow(&self, mut w: u64) -> Result<Ticket<'_>, Error> {
+    /// A rejection is counted here and returned as its `retry_after`.
+    fn admit_slow(&self, mut w: u64) -> Result<Ticket<'_>, Duration> {
         loop {
             match st(w) {
                 ST_CLOSED => return Ok(Ticket::Closed(gen(w))),
@@ -725,8 +738,14 @@ impl CircuitBreaker {
         }
     }
 
-    fn reject(&self, retry_after: Duration) -> Error {
+    fn reject(&self, retry_after: Duration) -> Duration {
         self.counts.incr(REJECTIONS);
+        retry_after
+    }
+
+    /// The contract's rejection error. The name is cloned into it: an allocation per rejection
+    /// that `Error::CircuitOpen { name: String, .. }` makes unavoidable.
+    fn open_error(&self, retry_after: Duration) -> Error {
         Error::CircuitOpen {
             name: self.name.clone(),
             retry_after,
