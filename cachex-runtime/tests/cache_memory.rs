@@ -272,7 +272,10 @@ async fn stats_count_per_name_and_clear_cache_empties() {
     assert!((stats.hit_rate() - 40.0).abs() < 1e-9);
 
     registry().clear_cache("mem-shared-name").await.unwrap();
-    assert_eq!(registry().cache_stats("mem-shared-name").unwrap().entries, 0);
+    assert_eq!(
+        registry().cache_stats("mem-shared-name").unwrap().entries,
+        0
+    );
     a(1).await;
     b("x").await;
     assert_eq!(runs.load(SeqCst), 5, "cleared entries run the body again");
@@ -294,7 +297,12 @@ async fn hits_are_clones_and_borrowed_keys_work() {
         .await
         .0;
     let again = SITE
-        .memory(key.to_owned(), async { Plain(User { id: 2, name: "other".into() }) })
+        .memory(key.to_owned(), async {
+            Plain(User {
+                id: 2,
+                name: "other".into(),
+            })
+        })
         .await
         .0;
     assert_eq!(first, again);

@@ -213,7 +213,9 @@ async fn a_failing_store_never_fails_the_call() {
     registry().set_store("st-broken", BrokenStore { hang: false });
     registry().set_store("st-hung", BrokenStore { hang: true });
     for i in 0..3u64 {
-        let v = FAILING.remote(&i, async move { Ok::<_, String>(user(i)) }).await;
+        let v = FAILING
+            .remote(&i, async move { Ok::<_, String>(user(i)) })
+            .await;
         assert_eq!(v, Ok(user(i)));
         let v = SLOW.remote(&i, async move { Some(user(i)) }).await;
         assert_eq!(v, Some(user(i)));
@@ -312,7 +314,10 @@ async fn typed_cache_get_set_delete() {
     assert_eq!((stats.hits, stats.misses), (1, 1));
 
     // Garbage under the key reads as a miss, and `set` overwrites it.
-    store.set("st-typed:2", b"\xc1\xc1\xc1", None).await.unwrap();
+    store
+        .set("st-typed:2", b"\xc1\xc1\xc1", None)
+        .await
+        .unwrap();
     assert_eq!(users.get("2").await.unwrap(), None);
     users.set("2", &user(2), None).await.unwrap();
     assert_eq!(users.get("2").await.unwrap(), Some(user(2)));
@@ -340,8 +345,14 @@ async fn memory_store_ttl_capacity_and_prefix() {
     advance(Duration::from_millis(1499)).await;
     assert!(store.get("a").await.unwrap().is_some());
     advance(Duration::from_millis(1)).await;
-    assert!(store.get("a").await.unwrap().is_none(), "expired at the TTL");
-    assert!(!store.delete("a").await.unwrap(), "an expired value is not removed");
+    assert!(
+        store.get("a").await.unwrap().is_none(),
+        "expired at the TTL"
+    );
+    assert!(
+        !store.delete("a").await.unwrap(),
+        "an expired value is not removed"
+    );
     assert!(store.get("b").await.unwrap().is_some(), "no TTL: kept");
 
     let small = MemoryStore::new(20);
