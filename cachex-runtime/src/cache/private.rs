@@ -256,7 +256,8 @@ impl CacheSite {
             map.stats.hits.add(1);
             return R::from_cached(v);
         }
-        memory_miss(map, key, compute).await
+        // Boxed so the hit path's future stays small: a miss costs far more than the allocation.
+        Box::pin(memory_miss(map, key, compute)).await
     }
 
     /// The store path with the default key (the arguments, `Serialize`), encoded as JSON; a key
