@@ -731,6 +731,9 @@ impl CircuitBreaker {
                 if trial.successes >= self.half_open_max.load(Relaxed) {
                     trial.successes = 0;
                     self.word.store(next(w, ST_CLOSED, false, 0), Release);
+                } else {
+                    // Only lock holders write the word outside CLOSED.
+                    self.word.store(with_consec(w, 0), Release);
                 }
             }
         }
