@@ -86,13 +86,6 @@ impl<const N: usize> Striped<N> {
             .fold(0u64, |acc, s| acc.wrapping_add(s.0[i].load(Relaxed)))
     }
 
-    /// Sets counter `i` to zero on every stripe.
-    pub(crate) fn reset(&self, i: usize) {
-        for s in self.stripes.iter() {
-            s.0[i].store(0, Relaxed);
-        }
-    }
-
     /// Heap bytes held (for size accounting).
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.stripes)
@@ -120,11 +113,6 @@ impl Counter {
     pub(crate) fn sum(&self) -> u64 {
         self.0.sum(0)
     }
-
-    /// Back to zero.
-    pub(crate) fn reset(&self) {
-        self.0.reset(0);
-    }
 }
 
 #[cfg(test)]
@@ -150,9 +138,6 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(c.sum(0), 80_000);
-        assert_eq!(c.sum(1), 8);
-        c.reset(0);
-        assert_eq!(c.sum(0), 0);
         assert_eq!(c.sum(1), 8);
     }
 }
