@@ -113,8 +113,10 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     stages.extend(parse_stage(kind, args, &mut errors));
     let mut outer_attrs = Vec::new();
     let mut inner_attrs = Vec::new();
+    let mut consumed = Vec::new();
     for attr in std::mem::take(&mut func.attrs) {
         if let Some(kind) = Kind::of(&attr) {
+            consumed.push(attr.path().clone());
             let tokens = match &attr.meta {
                 Meta::Path(_) => TokenStream::new(),
                 Meta::List(list) => list.tokens.clone(),
@@ -181,6 +183,12 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         #(#outer_attrs)*
         #vis #defaultness #sig {
             #(#inner_attrs)*
+            // The attributes folded into this pipeline never expand themselves; naming them here
+            // keeps their imports from being reported as unused.
+            #(
+                #[allow(unused_imports)]
+                use #consumed as _;
+            )*
             #(#statics)*
             #body
         }
