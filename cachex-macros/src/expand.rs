@@ -631,6 +631,8 @@ impl Gen<'_> {
             async #capture {
                 #(#moves)*
                 let #ret #annotation = #block;
+                // Unreachable when the body always returns early.
+                #[allow(unreachable_code)]
                 #ret
             }
         }
