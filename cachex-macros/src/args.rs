@@ -75,7 +75,7 @@ macro_rules! keys {
                 if input.peek(Ident::peek_any) {
                     return Ident::parse_any(input).map(ArgName::Unknown);
                 }
-                Err(input.error("expected an argument of the form `name = value`"))
+                Err(input.error("expected an argument written as `<argument> = <value>`"))
             }
         }
     };
@@ -145,7 +145,9 @@ pub(crate) fn parse_list(
                 .join(", ");
             return Err(syn::Error::new(
                 key.span(),
-                format!("unknown argument `{name}` for `#[{macro_name}]`; valid arguments are: {list}"),
+                format!(
+                    "unknown argument `{name}` for `#[{macro_name}]`; valid arguments are: {list}"
+                ),
             ));
         }
         if !input.peek(Token![=]) {
@@ -167,11 +169,19 @@ pub(crate) fn parse_list(
 /// For a key that `parse_list` let through but the macro does not handle: a bug, reported as an
 /// error rather than a panic.
 pub(crate) fn unexpected(key: &ArgName) -> syn::Error {
-    syn::Error::new(key.span(), format!("argument `{}` is not handled here", key.name()))
+    syn::Error::new(
+        key.span(),
+        format!("argument `{}` is not handled here", key.name()),
+    )
 }
 
 /// Stores `value` in `slot` unless the argument was already given.
-pub(crate) fn set_once<T>(slot: &mut Option<T>, key: &ArgName, value: Option<T>, errors: &mut Errors) {
+pub(crate) fn set_once<T>(
+    slot: &mut Option<T>,
+    key: &ArgName,
+    value: Option<T>,
+    errors: &mut Errors,
+) {
     let Some(value) = value else { return };
     if slot.is_some() {
         errors.push(syn::Error::new(
@@ -307,7 +317,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             .replace('_', "")
             .parse()
             .map_err(|_| format!("{:?} is not a number", &rest[..digits]))?;
-        rest = &rest[digits..];
+        rest = rest[digits..].trim_start();
         let unit_len = rest
             .find(|c: char| !c.is_alphabetic())
             .unwrap_or(rest.len());
@@ -321,7 +331,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600 * NANOS_PER_SEC,
             "d" => 86_400 * NANOS_PER_SEC,
             "" if rest.starts_with('.') => {
-                return Err("fractions are not supported (write \"1500ms\" for \"1.5s\")".to_owned())
+                return Err(
+                    "fractions are not supported (write \"1500ms\" for \"1.5s\")".to_owned(),
+                )
             }
             "" => return Err(format!("the number {number} has no unit")),
             other => return Err(format!("unknown unit {other:?}")),
@@ -395,24 +407,31 @@ pub(crate) fn float_at_least(
     errors: &mut Errors,
 ) -> syn::Result<Option<(f64, Span)>> {
     let negative = input.peek(Token![-]);
-    let (value, span) = if input.peek(LitFloat) || (negative && input.peek2(LitFloat)) {
-        let minus: Option<Token![-]> = input.parse()?;
-        let lit: LitFloat = input.parse()?;
-        let span = syn::spanned::Spanned::span(&quote!(#minus #lit));
-        let value: f64 = lit.base10_parse()?;
-        (if negative { -value } else { value }, span)
-    } else if input.peek(LitInt) || (negative && input.peek2(LitInt)) {
-        let minus: Option<Token![-]> = input.parse()?;
-        let lit: LitInt = input.parse()?;
-        let span = syn::spanned::Spanned::span(&quote!(#minus #lit));
-        let value: f64 = lit.base10_parse()?;
-        (if negative { -value } else { value }, span)
+    let (is_float, is_int) = if negative {
+        (input.peek2(LitFloat), input.peek2(LitInt))
     } else {
-        return Err(expected(input, key, "a number", "2.0"));
+        (input.peek(LitFloat), input.peek(LitInt))
     };
+    if !is_float && !is_int {
+        return Err(expected(input, key, "a number", "2.0"));
+    }
+    let minus: Option<Token![-]> = input.parse()?;
+    let (magnitude, tokens) = if is_float {
+        let lit: LitFloat = input.parse()?;
+        (lit.base10_parse::<f64>()?, quote!(#minus #lit))
+    } else {
+        let lit: LitInt = input.parse()?;
+        (lit.base10_parse::<f64>()?, quote!(#minus #lit))
+    };
+    let value = if negative { -magnitude } else { magnitude };
+    let span = tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
     if !value.is_finite() || value < min {
-        errors.push(syn::Error::new(
-            span,
+        errors.push(syn::Error::new_spanned(
+            tokens,
             format!("`{}` must be a number of at least {min:?}", key.name()),
         ));
         return Ok(None);
@@ -444,7 +463,10 @@ pub(crate) fn crate_path(input: ParseStream<'_>, key: &ArgName) -> syn::Result<P
     lit.parse::<Path>().map_err(|_| {
         syn::Error::new(
             lit.span(),
-            format!("{:?} is not a path to the cachex runtime crate", lit.value()),
+            format!(
+                "{:?} is not a path to the cachex runtime crate",
+                lit.value()
+            ),
         )
     })
 }
@@ -468,10 +490,7 @@ pub(crate) fn one_of(
             .join(", ");
         errors.push(syn::Error::new(
             lit.span(),
-            format!(
-                "unknown `{}` {value:?}; expected one of {list}",
-                key.name()
-            ),
+            format!("unknown `{}` {value:?}; expected one of {list}", key.name()),
         ));
         Ok(None)
     }

@@ -10,7 +10,7 @@ use quote::quote;
 use syn::parse::ParseStream;
 use syn::{LitStr, Path};
 
-use crate::args::{self, DurationArg, Errors, ArgName};
+use crate::args::{self, ArgName, DurationArg, Errors};
 
 pub(crate) const MACRO: &str = "circuit_breaker";
 

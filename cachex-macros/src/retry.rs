@@ -9,7 +9,7 @@ use quote::quote;
 use syn::parse::ParseStream;
 use syn::{LitBool, LitStr, Path};
 
-use crate::args::{self, DurationArg, Errors, ArgName};
+use crate::args::{self, ArgName, DurationArg, Errors};
 
 pub(crate) const MACRO: &str = "retry";
 
