@@ -195,8 +195,20 @@ async fn run_case(threshold: u32, timeout_ms: u64, half_open_max: u32, ops: Vec<
         assert_eq!(b.is_forced(), m.forced, "{}", ctx());
         assert_eq!(s.consecutive_failures, m.consec, "{}", ctx());
         assert_eq!(
-            (s.total_requests, s.total_successes, s.total_failures, s.total_timeouts, s.total_rejections),
-            (m.requests, m.successes, m.failures, m.timeouts, m.rejections),
+            (
+                s.total_requests,
+                s.total_successes,
+                s.total_failures,
+                s.total_timeouts,
+                s.total_rejections
+            ),
+            (
+                m.requests,
+                m.successes,
+                m.failures,
+                m.timeouts,
+                m.rejections
+            ),
             "{}",
             ctx()
         );

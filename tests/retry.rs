@@ -120,7 +120,10 @@ async fn jitter_never_exceeds_the_unjittered_delay() {
         for n in 1..at.len() {
             let slept = at[n] - at[n - 1];
             let d = p.delay_for(n as u32);
-            assert!(slept <= d && slept >= d / 2, "retry {n}: slept {slept:?}, delay {d:?}");
+            assert!(
+                slept <= d && slept >= d / 2,
+                "retry {n}: slept {slept:?}, delay {d:?}"
+            );
         }
     }
 }
@@ -129,7 +132,12 @@ async fn jitter_never_exceeds_the_unjittered_delay() {
 async fn refused_errors_return_at_once() {
     let start = Instant::now();
     let (log, op) = flaky(usize::MAX, start);
-    let r = retry_if(&fixed(5, 100, 1_000, 2.0), |e: &String| e != "failure 2", op).await;
+    let r = retry_if(
+        &fixed(5, 100, 1_000, 2.0),
+        |e: &String| e != "failure 2",
+        op,
+    )
+    .await;
     assert_eq!(r, Err("failure 2".to_owned()));
     assert_eq!(*log.lock().unwrap(), ms(&[0, 100]));
 }
@@ -146,7 +154,10 @@ async fn stats_report_attempts_delay_and_last_error() {
 
     let (_, op) = flaky(0, Instant::now());
     let (_, s) = retry_with_stats(&fixed(5, 100, 1_000, 2.0), op).await;
-    assert_eq!((s.attempts, s.total_delay, s.last_error), (1, Duration::ZERO, None));
+    assert_eq!(
+        (s.attempts, s.total_delay, s.last_error),
+        (1, Duration::ZERO, None)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -173,7 +184,9 @@ async fn dropping_the_future_cancels_in_an_attempt() {
             Err::<(), _>("slow")
         }
     });
-    assert!(tokio::time::timeout(Duration::from_secs(5), fut).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .is_err());
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(*attempts.lock().unwrap(), 1);
 }
