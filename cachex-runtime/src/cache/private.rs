@@ -17,6 +17,10 @@ use super::local::{Erased, LocalMap, LocalOps};
 use super::{decode, encode, NameEntry};
 
 /// Entries a memory-backed `#[cached]` function keeps when it gives no `capacity`.
+///
+/// ```
+/// assert_eq!(cachex_runtime::__private::DEFAULT_CAPACITY, 10_000);
+/// ```
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 
 /// Which results of a function are cached: `Ok` of a `Result`, `Some` of an `Option`, and
@@ -96,6 +100,12 @@ struct Remote {
 
 /// One `#[cached]` function: its name, store, TTL and capacity, and (created on the first call)
 /// its typed in-memory map or its single-flight table for a store.
+///
+/// The site registers itself under its name in the registry on its first call; from then on
+/// `registry().cache_stats(name)` counts its hits and misses and `registry().clear_cache(name)`
+/// empties it. In memory, at most `capacity` entries are kept (default [`DEFAULT_CAPACITY`]);
+/// past that the oldest insertions are evicted first (a hit records nothing, so recency is not
+/// tracked). TTLs run on tokio's clock.
 ///
 /// ```
 /// use cachex_runtime::__private::{CacheSite, Duration};
@@ -227,6 +237,12 @@ impl CacheSite {
     /// The memory path: a typed, per-function map (no serialisation), single-flight per key.
     /// `compute` is dropped unpolled on a hit.
     ///
+    /// A hit takes no lock and writes no shared memory (the hit counter is striped per thread);
+    /// it reads the clock only when the site has a TTL. Concurrent misses of one key run
+    /// `compute` once; if that result is not cacheable, or the caller running it is cancelled,
+    /// one of the waiting callers runs its own `compute` next. (So a body that calls its own
+    /// function with the same key waits for itself: that recursion never finishes.)
+    ///
     /// ```
     /// use cachex_runtime::__private::CacheSite;
     ///
@@ -256,7 +272,8 @@ impl CacheSite {
             map.stats.hits.add(1);
             return R::from_cached(v);
         }
-        memory_miss(map, key, compute).await
+        // Boxed so the hit path's future stays small: a miss costs far more than the allocation.
+        Box::pin(memory_miss(map, key, compute)).await
     }
 
     /// The store path with the default key (the arguments, `Serialize`), encoded as JSON; a key
