@@ -56,7 +56,12 @@ async fn forced_open_breaker_rejects_without_running_the_body() {
 
 static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
 
-#[circuit_breaker(name = "macros.breaker.opens", threshold = 2, timeout = "30s", half_open_max = 1)]
+#[circuit_breaker(
+    name = "macros.breaker.opens",
+    threshold = 2,
+    timeout = "30s",
+    half_open_max = 1
+)]
 async fn flaky(fail: bool) -> Result<u32, AppError> {
     FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
     if fail {
@@ -105,8 +110,14 @@ fn declarations_are_known_before_any_call() {
         .iter()
         .map(|b| b.name().to_owned())
         .collect();
-    assert!(names.iter().any(|n| n == "macros_breaker::default_named"), "{names:?}");
-    assert!(names.iter().any(|n| n == "macros.breaker.preset"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "macros_breaker::default_named"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "macros.breaker.preset"),
+        "{names:?}"
+    );
 
     assert_eq!(
         registry().breaker("macros_breaker::default_named").config(),
@@ -127,7 +138,11 @@ fn declarations_are_known_before_any_call() {
     let _ = (default_named(), preset_with_override(), conservative());
 }
 
-#[circuit_breaker(name = "macros.breaker.deadline", call_timeout = "250ms", threshold = 1)]
+#[circuit_breaker(
+    name = "macros.breaker.deadline",
+    call_timeout = "250ms",
+    threshold = 1
+)]
 async fn slow(delay: Duration) -> Result<&'static str, AppError> {
     tokio::time::sleep(delay).await;
     Ok("done")
@@ -199,7 +214,10 @@ async fn methods_with_every_receiver() {
     assert_eq!(client.by_mut().await.unwrap(), 2);
     assert_eq!(client.by_value().await.unwrap(), 210);
     assert_eq!(
-        registry().breaker("macros.breaker.methods").stats().total_successes,
+        registry()
+            .breaker("macros.breaker.methods")
+            .stats()
+            .total_successes,
         4
     );
 }
@@ -220,7 +238,9 @@ async fn boxed_error_type_and_question_mark() {
     registry().breaker("macros.breaker.boxed").force_open();
     let e = boxed(false).await.unwrap_err();
     assert!(e.to_string().contains("circuit breaker is open"), "{e}");
-    assert!(e.downcast_ref::<Error>().is_some_and(Error::is_circuit_open));
+    assert!(e
+        .downcast_ref::<Error>()
+        .is_some_and(Error::is_circuit_open));
 }
 
 #[test]

@@ -21,7 +21,12 @@ fn is_transient(e: &AppError) -> bool {
 
 static ALWAYS_CALLS: AtomicU32 = AtomicU32::new(0);
 
-#[retry(max_attempts = 4, initial_delay = "100ms", multiplier = 2.0, jitter = false)]
+#[retry(
+    max_attempts = 4,
+    initial_delay = "100ms",
+    multiplier = 2.0,
+    jitter = false
+)]
 async fn always_fails() -> Result<(), AppError> {
     ALWAYS_CALLS.fetch_add(1, Ordering::SeqCst);
     Err(AppError::Transient)
@@ -63,9 +68,15 @@ async fn filtered(error: AppError) -> Result<(), AppError> {
 
 #[tokio::test(start_paused = true)]
 async fn retry_if_refuses_permanent_errors() {
-    assert_eq!(filtered(AppError::Permanent).await, Err(AppError::Permanent));
+    assert_eq!(
+        filtered(AppError::Permanent).await,
+        Err(AppError::Permanent)
+    );
     assert_eq!(FILTERED_CALLS.swap(0, Ordering::SeqCst), 1);
-    assert_eq!(filtered(AppError::Transient).await, Err(AppError::Transient));
+    assert_eq!(
+        filtered(AppError::Transient).await,
+        Err(AppError::Transient)
+    );
     assert_eq!(FILTERED_CALLS.swap(0, Ordering::SeqCst), 5);
 }
 

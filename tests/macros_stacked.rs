@@ -129,8 +129,20 @@ async fn nested_breakers_keep_rejections() {
     registry().breaker("macros.stacked.inner").force_open();
     let e = two_breakers().await.unwrap_err();
     assert!(e.is_circuit_open(), "{e:?}");
-    assert_eq!(registry().breaker("macros.stacked.inner").stats().total_rejections, 1);
-    assert_eq!(registry().breaker("macros.stacked.outer").stats().total_requests, 1);
+    assert_eq!(
+        registry()
+            .breaker("macros.stacked.inner")
+            .stats()
+            .total_rejections,
+        1
+    );
+    assert_eq!(
+        registry()
+            .breaker("macros.stacked.outer")
+            .stats()
+            .total_requests,
+        1
+    );
 }
 
 #[test]
@@ -139,4 +151,40 @@ fn stacked_futures_are_send() {
     assert_send(retry_over_forced_breaker());
     assert_send(breaker_over_retry());
     assert_send(two_breakers());
+}
+
+static FULL_CALLS: AtomicU32 = AtomicU32::new(0);
+
+// The recommended order: cache outermost, then retry, then the breaker around the remote call.
+#[cachex_macros::cached(name = "macros.stacked.full", ttl = "60s")]
+#[retry(max_attempts = 3, initial_delay = "10ms")]
+#[circuit_breaker(name = "macros.stacked.full", threshold = 5, timeout = "30s")]
+async fn load_user(id: u64) -> Result<String, AppError> {
+    if FULL_CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+        return Err(AppError::Remote);
+    }
+    Ok(format!("user-{id}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_retry_breaker_in_written_order() {
+    let breaker = registry().breaker("macros.stacked.full");
+    // Rejected while forced open: the error is returned, not retried and not cached.
+    breaker.force_open();
+    assert!(load_user(1).await.unwrap_err().is_circuit_open());
+    assert_eq!(FULL_CALLS.load(Ordering::SeqCst), 0);
+
+    // Closed again: the first attempt fails, the retry succeeds, the success is cached.
+    breaker.reset();
+    assert_eq!(load_user(1).await.unwrap(), "user-1");
+    assert_eq!(FULL_CALLS.load(Ordering::SeqCst), 2);
+    assert_eq!(load_user(1).await.unwrap(), "user-1");
+    assert_eq!(FULL_CALLS.load(Ordering::SeqCst), 2);
+
+    // A hit does not even reach the breaker.
+    breaker.force_open();
+    assert_eq!(load_user(1).await.unwrap(), "user-1");
+    let stats = registry().cache_stats("macros.stacked.full").unwrap();
+    assert_eq!((stats.hits, stats.misses), (2, 2));
+    breaker.reset();
 }
