@@ -46,13 +46,14 @@ fn worth_retrying(e: &ShopError) -> bool {
 
 // --- The simulated remote services -------------------------------------------------------
 
-/// The pricing service fails every other request.
+/// The pricing service fails every other request, starting with the first.
 static PRICING_REQUESTS: AtomicU32 = AtomicU32::new(0);
+static PRICING_HEALTHY_NEXT: AtomicBool = AtomicBool::new(false);
 
 async fn pricing_service(sku: &str) -> Result<u32, ShopError> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let n = PRICING_REQUESTS.fetch_add(1, Ordering::SeqCst);
-    if n % 2 == 0 {
+    PRICING_REQUESTS.fetch_add(1, Ordering::SeqCst);
+    if !PRICING_HEALTHY_NEXT.fetch_xor(true, Ordering::SeqCst) {
         return Err(ShopError::Unavailable("pricing"));
     }
     match sku {
