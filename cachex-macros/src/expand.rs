@@ -718,8 +718,10 @@ impl Gen<'_> {
         quote! {
             match #expr {
                 ::core::result::Result::Ok(#v) => ::core::result::Result::Ok(#v),
-                ::core::result::Result::Err(#p::CallError::Rejected(#e))
-                | ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Rejected(#e))) => {
+                ::core::result::Result::Err(#p::CallError::Rejected(#e)) => {
+                    ::core::result::Result::Err(#p::CallError::Rejected(#e))
+                }
+                ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Rejected(#e))) => {
                     ::core::result::Result::Err(#p::CallError::Rejected(#e))
                 }
                 ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Inner(#e))) => {
