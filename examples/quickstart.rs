@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use cachex_macros::{cached, circuit_breaker, retry};
+use cachex_runtime::{cached, circuit_breaker, retry};
 use cachex_runtime::{registry, Error};
 
 /// The shop's own error type. `From<cachex_runtime::Error>` lets a breaker's rejection come back

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cachex_macros::circuit_breaker;
+use cachex_runtime::circuit_breaker;
 use cachex_runtime::{registry, BreakerConfig, Error, State};
 
 #[derive(Debug)]

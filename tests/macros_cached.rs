@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cachex_macros::{cached, retry};
 use cachex_runtime::registry;
+use cachex_runtime::{cached, retry};
 
 static SQUARE_CALLS: AtomicU32 = AtomicU32::new(0);
 

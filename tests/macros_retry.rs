@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cachex_macros::retry;
+use cachex_runtime::retry;
 use cachex_runtime::{registry, Policy};
 use tokio::time::Instant;
 

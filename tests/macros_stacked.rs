@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cachex_macros::{circuit_breaker, retry};
+use cachex_runtime::{circuit_breaker, retry};
 use cachex_runtime::{registry, Error, State};
 
 #[derive(Debug)]
@@ -156,7 +156,7 @@ fn stacked_futures_are_send() {
 static FULL_CALLS: AtomicU32 = AtomicU32::new(0);
 
 // The recommended order: cache outermost, then retry, then the breaker around the remote call.
-#[cachex_macros::cached(name = "macros.stacked.full", ttl = "60s")]
+#[cachex_runtime::cached(name = "macros.stacked.full", ttl = "60s")]
 #[retry(max_attempts = 3, initial_delay = "10ms")]
 #[circuit_breaker(name = "macros.stacked.full", threshold = 5, timeout = "30s")]
 async fn load_user(id: u64) -> Result<String, AppError> {

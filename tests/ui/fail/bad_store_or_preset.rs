@@ -1,4 +1,4 @@
-use cachex_macros::{cached, circuit_breaker};
+use cachex_runtime::{cached, circuit_breaker};
 
 #[derive(Debug)]
 struct AppError;

@@ -1,4 +1,4 @@
-use cachex_macros::circuit_breaker;
+use cachex_runtime::circuit_breaker;
 
 #[derive(Debug)]
 struct PlainError;

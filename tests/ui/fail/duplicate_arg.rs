@@ -1,4 +1,4 @@
-use cachex_macros::{cached, retry};
+use cachex_runtime::{cached, retry};
 
 #[cached(ttl = "60s", capacity = 10, ttl = "30s")]
 async fn twice(id: u64) -> u64 {

@@ -1,4 +1,4 @@
-use cachex_macros::cached;
+use cachex_runtime::cached;
 
 #[cached]
 struct Config {

@@ -1,4 +1,4 @@
-use cachex_macros::{circuit_breaker, retry};
+use cachex_runtime::{circuit_breaker, retry};
 
 #[circuit_breaker(name = "users")]
 async fn breaker_u32() -> u32 {

@@ -1,4 +1,4 @@
-use cachex_macros::retry;
+use cachex_runtime::retry;
 
 #[derive(Debug)]
 struct AppError;

@@ -1,4 +1,4 @@
-use cachex_macros::{cached, circuit_breaker, retry};
+use cachex_runtime::{cached, circuit_breaker, retry};
 
 #[derive(Debug)]
 struct AppError;

@@ -1,7 +1,7 @@
 //! `#[cached]` signatures that must keep compiling, warning-free.
 #![deny(warnings)]
 
-use cachex_macros::cached;
+use cachex_runtime::cached;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppError(String);

@@ -3,7 +3,7 @@
 
 use std::fmt::Display;
 
-use cachex_macros::{circuit_breaker, retry};
+use cachex_runtime::{circuit_breaker, retry};
 use cachex_runtime::Error;
 
 #[derive(Debug, Clone)]
@@ -124,8 +124,8 @@ async fn renamed_runtime() -> Result<(), AppError> {
 }
 
 /// Full paths to the attributes work too.
-#[cachex_macros::retry(max_attempts = 2, initial_delay = "0ms")]
-#[cachex_macros::circuit_breaker(name = "ui.pass.paths")]
+#[cachex_runtime::retry(max_attempts = 2, initial_delay = "0ms")]
+#[cachex_runtime::circuit_breaker(name = "ui.pass.paths")]
 async fn full_paths() -> Result<(), AppError> {
     Ok(())
 }
