@@ -2,7 +2,7 @@
 //!
 //! Use them through `cachex-runtime`, which re-exports them; the code they generate calls the
 //! runtime through its hidden `__private` module. Each entry point below hands the token streams
-//! to [`expand`]: `args` holds the grammar shared by the three, `breaker`, `retry` and `cached`
+//! to `expand`: `args` holds the grammar shared by the three, `breaker`, `retry` and `cached`
 //! what each one's arguments mean, and `expand` the rewrite of the function they share (so that
 //! stacked attributes become one pipeline).
 
