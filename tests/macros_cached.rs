@@ -214,3 +214,35 @@ fn futures_are_send() {
     assert_send(checksum(&[], &String::new()));
     assert_send(flaky_fetch(1));
 }
+
+#[cached(name = "declared-never-called")]
+async fn declared_never_called(x: u32) -> u32 {
+    x
+}
+
+#[cached(name = "declared-in-store", store = "macros-cached-decl-store")]
+async fn declared_in_store(x: u32) -> Option<u32> {
+    Some(x)
+}
+
+#[tokio::test]
+async fn a_declared_cache_is_known_before_its_first_call() {
+    let _ = declared_never_called; // never called in this test binary
+    let stats = registry().cache_stats("declared-never-called").unwrap();
+    assert_eq!((stats.hits, stats.misses), (0, 0));
+    assert!(registry().cache_stats("no-cache-has-this-name").is_none());
+}
+
+/// Regression: clearing a store-backed cache that this process has not called yet must still
+/// clear the keys another process left in the store.
+#[tokio::test]
+async fn clear_cache_reaches_the_store_before_the_first_call() {
+    let _ = declared_in_store;
+    let store = cachex_runtime::MemoryStore::new(100);
+    registry().set_store("macros-cached-decl-store", store.clone());
+    let other_process: cachex_runtime::Cache<u32> =
+        cachex_runtime::Cache::with_name("declared-in-store", store.clone());
+    other_process.set("[1]", &1, None).await.unwrap();
+    registry().clear_cache("declared-in-store").await.unwrap();
+    assert_eq!(other_process.get("[1]").await.unwrap(), None);
+}

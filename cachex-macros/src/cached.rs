@@ -81,7 +81,8 @@ impl Args {
         self.store.as_ref().is_none_or(|s| s.value() == "memory")
     }
 
-    /// The `CacheSite` static.
+    /// The `CacheSite` static, and the declaration that tells the registry about the cache
+    /// before its first call.
     pub(crate) fn statics(
         &self,
         private: &TokenStream,
@@ -104,7 +105,14 @@ impl Args {
             let n = proc_macro2::Literal::u64_suffixed(n);
             quote!(.capacity(#n))
         });
+        let decl = quote::format_ident!("{}_DECL", site);
         quote! {
+            #[#private::linkme::distributed_slice(#private::CACHES)]
+            #[linkme(crate = #private::linkme)]
+            static #decl: #private::CacheDecl = #private::CacheDecl {
+                name: #name,
+                store: #store,
+            };
             static #site: #private::CacheSite = #private::CacheSite::new(#name, #store) #ttl #capacity;
         }
     }
