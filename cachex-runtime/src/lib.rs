@@ -23,5 +23,4 @@ pub use store::{BoxFuture, MemoryStore, Store};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};
 
-#[cfg(feature = "macros")]
-pub use cachex_macros::{cached, circuit_breaker, retry};
+// The attribute macros are re-exported here once `cachex-macros` provides them.

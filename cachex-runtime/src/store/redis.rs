@@ -541,7 +541,7 @@ impl RedisStoreBuilder {
         })?;
 
         let breaker_name = format!("store.{}", self.name);
-        registry().configure_breaker(&breaker_name, self.breaker);
+        registry().try_configure_breaker(&breaker_name, self.breaker)?;
         let breaker = registry().breaker(&breaker_name);
 
         let policy = Policy {

@@ -1,0 +1,235 @@
+//! Model-based property test: random sequences of successes, failures, timeouts, time advances,
+//! force and reset, run against the real breaker on tokio's paused clock and against a small
+//! reference model of the state machine written from the contract. After every step the state,
+//! the counters and each rejection's `retry_after` must agree.
+
+use std::time::Duration;
+
+use cachex_runtime::{BreakerConfig, CallError, CircuitBreaker, Error, State};
+use proptest::prelude::*;
+
+const CALL_TIMEOUT_MS: u64 = 10;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Success,
+    Failure,
+    Timeout,
+    Advance(u64),
+    ForceOpen,
+    ForceClose,
+    Reset,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => Just(Op::Success),
+        6 => Just(Op::Failure),
+        2 => Just(Op::Timeout),
+        4 => (0u64..1_500).prop_map(Op::Advance),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::ForceClose),
+        1 => Just(Op::Reset),
+    ]
+}
+
+#[derive(Debug)]
+struct Model {
+    threshold: u32,
+    timeout_ms: u64,
+    half_open_max: u32,
+    now_ms: u64,
+    state: State,
+    forced: bool,
+    consec: u32,
+    open_until_ms: u64,
+    trial_successes: u32,
+    requests: u64,
+    successes: u64,
+    failures: u64,
+    timeouts: u64,
+    rejections: u64,
+}
+
+/// What the model expects of one call.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Rejected { retry_after_ms: u64 },
+    Ran,
+}
+
+impl Model {
+    fn open(&mut self) {
+        self.state = State::Open;
+        self.open_until_ms = self.now_ms + self.timeout_ms;
+    }
+
+    fn call(&mut self, outcome: &Op) -> Expect {
+        self.requests += 1;
+        let admitted = match self.state {
+            State::Closed | State::HalfOpen => true,
+            State::Open if self.forced => false,
+            State::Open if self.now_ms >= self.open_until_ms => {
+                self.state = State::HalfOpen;
+                self.trial_successes = 0;
+                true
+            }
+            State::Open => false,
+        };
+        if !admitted {
+            self.rejections += 1;
+            let retry_after_ms = if self.forced {
+                self.timeout_ms
+            } else {
+                self.open_until_ms - self.now_ms
+            };
+            return Expect::Rejected { retry_after_ms };
+        }
+        match outcome {
+            Op::Success => {
+                self.successes += 1;
+                self.consec = 0;
+                if self.state == State::HalfOpen {
+                    self.trial_successes += 1;
+                    if self.trial_successes >= self.half_open_max {
+                        self.state = State::Closed;
+                    }
+                }
+            }
+            Op::Failure | Op::Timeout => {
+                if matches!(outcome, Op::Timeout) {
+                    self.timeouts += 1;
+                    self.now_ms += CALL_TIMEOUT_MS;
+                }
+                self.failures += 1;
+                self.consec += 1;
+                match self.state {
+                    State::Closed if !self.forced && self.consec >= self.threshold => self.open(),
+                    State::HalfOpen => self.open(),
+                    _ => {}
+                }
+            }
+            _ => unreachable!("not a call"),
+        }
+        Expect::Ran
+    }
+}
+
+async fn run_case(threshold: u32, timeout_ms: u64, half_open_max: u32, ops: Vec<Op>) {
+    let b = CircuitBreaker::new(
+        "model",
+        BreakerConfig {
+            threshold,
+            timeout: Duration::from_millis(timeout_ms),
+            half_open_max,
+            call_timeout: Some(Duration::from_millis(CALL_TIMEOUT_MS)),
+        },
+    );
+    let mut m = Model {
+        threshold,
+        timeout_ms,
+        half_open_max,
+        now_ms: 0,
+        state: State::Closed,
+        forced: false,
+        consec: 0,
+        open_until_ms: 0,
+        trial_successes: 0,
+        requests: 0,
+        successes: 0,
+        failures: 0,
+        timeouts: 0,
+        rejections: 0,
+    };
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Op::Advance(ms) => {
+                tokio::time::advance(Duration::from_millis(*ms)).await;
+                m.now_ms += ms;
+            }
+            Op::ForceOpen => {
+                b.force_open();
+                m.state = State::Open;
+                m.forced = true;
+            }
+            Op::ForceClose => {
+                b.force_close();
+                m.state = State::Closed;
+                m.forced = true;
+                m.consec = 0;
+            }
+            Op::Reset => {
+                b.reset();
+                m.state = State::Closed;
+                m.forced = false;
+                m.consec = 0;
+            }
+            call => {
+                let expect = m.call(call);
+                let r: Result<(), CallError<()>> = b
+                    .call(|| async {
+                        match call {
+                            Op::Success => Ok(()),
+                            Op::Failure => Err(()),
+                            _ => {
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                                Ok(())
+                            }
+                        }
+                    })
+                    .await;
+                let got = match r {
+                    Err(CallError::Rejected(Error::CircuitOpen { retry_after, .. })) => {
+                        Expect::Rejected {
+                            retry_after_ms: retry_after.as_millis() as u64,
+                        }
+                    }
+                    _ => Expect::Ran,
+                };
+                assert_eq!(got, expect, "step {i} ({op:?}) of {ops:?}");
+            }
+        }
+        let s = b.stats();
+        let ctx = || format!("after step {i} ({op:?}) of {ops:?}; model {m:?}");
+        assert_eq!(s.state, m.state, "{}", ctx());
+        assert_eq!(b.is_forced(), m.forced, "{}", ctx());
+        assert_eq!(s.consecutive_failures, m.consec, "{}", ctx());
+        assert_eq!(
+            (
+                s.total_requests,
+                s.total_successes,
+                s.total_failures,
+                s.total_timeouts,
+                s.total_rejections
+            ),
+            (
+                m.requests,
+                m.successes,
+                m.failures,
+                m.timeouts,
+                m.rejections
+            ),
+            "{}",
+            ctx()
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn breaker_agrees_with_the_model(
+        threshold in 1u32..5,
+        timeout_ms in 1u64..2_000,
+        half_open_max in 1u32..4,
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(run_case(threshold, timeout_ms, half_open_max, ops));
+    }
+}
