@@ -10,6 +10,8 @@ pub use linkme;
 use crate::retry::Backoff;
 pub use crate::{BreakerConfig, CallError, CircuitBreaker, Error, Policy};
 
+pub use crate::cache::private::*;
+
 /// Every `#[circuit_breaker]` function adds its declaration here at link time, so the registry
 /// knows each declared breaker's configuration before the function is first called.
 #[linkme::distributed_slice]

@@ -1,0 +1,170 @@
+//! The typed in-process map behind `#[cached]` with the memory store.
+//!
+//! Reads are lock-free (a concurrent hash map whose readers only touch thread-local epoch state),
+//! so a hit writes to no cache line that another thread reads: two threads on one hot key scale.
+//! That rules out recency tracking on a hit, so eviction is first-in, first-out: when an insert
+//! takes the map past `capacity`, the oldest insertions are removed. With one TTL per function
+//! the oldest entry is also the one closest to expiring. TTLs are checked on read against tokio's
+//! clock (an expired entry is a miss and is replaced by the next insert), so tests can pause time.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::flight::Flights;
+use super::{lock, NameEntry};
+
+type Hasher = foldhash::fast::RandomState;
+
+struct Entry<V> {
+    value: V,
+    expires: Option<Instant>,
+    /// Insertion number, to tell this entry from a later one under the same key.
+    stamp: u64,
+}
+
+/// Insertion order, for FIFO eviction.
+struct Order<K> {
+    queue: VecDeque<(Arc<K>, u64)>,
+    next_stamp: u64,
+}
+
+/// One `#[cached]` function's map: key type `K`, value type `V`.
+pub(crate) struct LocalMap<K, V> {
+    map: papaya::HashMap<Arc<K>, Entry<V>, Hasher>,
+    order: Mutex<Order<K>>,
+    ttl: Option<Duration>,
+    capacity: usize,
+    evictions: AtomicU64,
+    /// Counters of the cache name (shared by every function of that name).
+    pub(crate) stats: Arc<NameEntry>,
+    pub(crate) flights: Flights<Arc<K>, V>,
+}
+
+/// What the registry does with a map without knowing its types.
+pub(crate) trait LocalOps: Send + Sync {
+    fn len(&self) -> u64;
+    fn evictions(&self) -> u64;
+    fn clear(&self);
+}
+
+impl<K, V> LocalMap<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(ttl: Option<Duration>, capacity: u64, stats: Arc<NameEntry>) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+        LocalMap {
+            map: papaya::HashMap::builder()
+                .hasher(Hasher::default())
+                .capacity(capacity.min(1024))
+                .build(),
+            order: Mutex::new(Order {
+                queue: VecDeque::new(),
+                next_stamp: 0,
+            }),
+            ttl,
+            capacity,
+            evictions: AtomicU64::new(0),
+            stats,
+            flights: Flights::default(),
+        }
+    }
+
+    /// The live value under `key`. Reads the clock only when the function has a TTL.
+    #[inline]
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let map = self.map.pin();
+        let entry = map.get(key)?;
+        if let Some(expires) = entry.expires {
+            if Instant::now() >= expires {
+                return None;
+            }
+        }
+        Some(entry.value.clone())
+    }
+
+    /// Stores `value` under `key` (replacing what was there) and evicts the oldest insertions
+    /// beyond `capacity`.
+    pub(crate) fn insert(&self, key: Arc<K>, value: V) {
+        if self.capacity == 0 {
+            return;
+        }
+        // A TTL too large for the clock means "never expires".
+        let expires = self.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
+        let mut order = lock(&self.order);
+        let stamp = order.next_stamp;
+        order.next_stamp += 1;
+        let map = self.map.pin();
+        map.insert(
+            Arc::clone(&key),
+            Entry {
+                value,
+                expires,
+                stamp,
+            },
+        );
+        order.queue.push_back((key, stamp));
+        while map.len() > self.capacity {
+            let Some((old, old_stamp)) = order.queue.pop_front() else {
+                break;
+            };
+            // A queued key whose entry was replaced since is stale: skip it.
+            if let Ok(Some(_)) = map.remove_if(&*old, |_, e| e.stamp == old_stamp) {
+                self.evictions.fetch_add(1, Relaxed);
+            }
+        }
+        // Replacements leave stale queue items behind; drop them once they pile up.
+        if order.queue.len() > self.capacity.saturating_mul(2).saturating_add(64) {
+            order
+                .queue
+                .retain(|(k, s)| map.get(&**k).is_some_and(|e| e.stamp == *s));
+        }
+    }
+}
+
+impl<K, V> LocalOps for LocalMap<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    fn evictions(&self) -> u64 {
+        self.evictions.load(Relaxed)
+    }
+
+    fn clear(&self) {
+        let mut order = lock(&self.order);
+        self.map.pin().clear();
+        order.queue.clear();
+    }
+}
+
+/// A map with its types erased: `any` is downcast on the hot path, `ops` serves the registry.
+pub(crate) struct Erased {
+    pub(crate) any: Arc<dyn Any + Send + Sync>,
+    pub(crate) ops: Arc<dyn LocalOps>,
+}
+
+impl Erased {
+    pub(crate) fn new<K, V>(map: LocalMap<K, V>) -> Self
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let map = Arc::new(map);
+        Erased {
+            any: Arc::clone(&map) as Arc<dyn Any + Send + Sync>,
+            ops: map,
+        }
+    }
+}

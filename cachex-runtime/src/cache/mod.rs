@@ -1,0 +1,462 @@
+//! Caching: the typed [`Cache`] over any [`Store`], the statistics users read
+//! ([`CacheStats`]), the registry's view of caches ([`Caches`]) and, in `private`, the call sites
+//! that `#[cached]` generates code against.
+//!
+//! Values that go to a store are encoded as one format-version byte followed by MessagePack with
+//! field names (see [`encode`]). Bytes that do not decode as the expected type — garbage, another
+//! format version, a value of another type — are a miss, never an error or a panic.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Cursor;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::striped::Counter;
+use crate::{BoxFuture, Error, MemoryStore, Store};
+
+mod flight;
+mod local;
+pub(crate) mod private;
+
+/// The format-version byte in front of every encoded value. Bump it when the encoding changes:
+/// values written by an older build then read as misses and are overwritten.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+
+/// Capacity (entries) of the `"memory"` store that the registry holds from the start.
+pub(crate) const DEFAULT_MEMORY_STORE_CAPACITY: u64 = 100_000;
+
+/// Encodes `value` as the format-version byte followed by MessagePack with field names.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(64);
+    out.push(FORMAT_VERSION);
+    rmp_serde::encode::write_named(&mut out, value).map_err(|e| Error::Serialization {
+        message: e.to_string(),
+    })?;
+    Ok(out)
+}
+
+/// Decodes what [`encode`] produced. Anything else — empty, another version byte, bytes that are
+/// not a `T`, trailing bytes — is `None`, logged at debug level.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let Some((&version, body)) = bytes.split_first() else {
+        tracing::debug!("cachex: empty cached value, treated as a miss");
+        return None;
+    };
+    if version != FORMAT_VERSION {
+        tracing::debug!(
+            version,
+            expected = FORMAT_VERSION,
+            "cachex: cached value has another format version, treated as a miss"
+        );
+        return None;
+    }
+    let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
+    match T::deserialize(&mut de) {
+        // Trailing bytes mean the value was written as some other type.
+        Ok(v) if de.position() == body.len() as u64 => Some(v),
+        Ok(_) => {
+            tracing::debug!(
+                type_name = std::any::type_name::<T>(),
+                "cachex: cached value has trailing bytes, treated as a miss"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::debug!(
+                type_name = std::any::type_name::<T>(),
+                error = %e,
+                "cachex: cached value does not decode, treated as a miss"
+            );
+            None
+        }
+    }
+}
+
+/// Hit and miss counts of one cache name, as [`registry().cache_stats(name)`](crate::Registry::cache_stats)
+/// reports them.
+///
+/// Every call of a `#[cached]` function counts once: a *hit* when the value came from the cache
+/// (memory or store), a *miss* otherwise (callers that waited for a concurrent miss of the same
+/// key count as misses too). [`Cache::get`] on a cache made with [`Cache::with_name`] counts as
+/// well.
+///
+/// ```
+/// use cachex_runtime::CacheStats;
+///
+/// let stats = CacheStats { hits: 3, misses: 1, ..CacheStats::default() };
+/// assert_eq!(stats.hit_rate(), 75.0);
+/// assert_eq!(CacheStats::default().hit_rate(), 0.0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Calls answered from the cache.
+    pub hits: u64,
+    /// Calls that were not (the function body ran, or the caller waited for a concurrent run).
+    pub misses: u64,
+    /// Entries held in process memory by the `#[cached]` functions of this name (expired entries
+    /// included until they are replaced or evicted). Entries in other stores are not counted.
+    pub entries: u64,
+    /// Entries evicted from process memory to keep within `capacity`.
+    pub evictions: u64,
+}
+
+impl CacheStats {
+    /// Hits as a percentage (0.0..=100.0) of all lookups; 0.0 before the first lookup.
+    ///
+    /// ```
+    /// # use cachex_runtime::CacheStats;
+    /// let stats = CacheStats { hits: 1, misses: 3, ..CacheStats::default() };
+    /// assert_eq!(stats.hit_rate(), 25.0);
+    /// ```
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.hits.saturating_add(self.misses);
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 * 100.0 / total as f64
+        }
+    }
+}
+
+/// A typed cache over a [`Store`]: values of type `T` are encoded as a format-version byte plus
+/// MessagePack with field names, so any process that shares the store can read them.
+///
+/// A value that does not decode as `T` (written by another type, another format version, or
+/// garbage) reads as `None` and is replaced by the next [`set`](Cache::set). Store failures are
+/// returned as [`Error`]s (only `#[cached]` functions hide them).
+///
+/// ```
+/// use cachex_runtime::{Cache, MemoryStore};
+/// use serde::{Deserialize, Serialize};
+/// use std::time::Duration;
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct User { id: u64, name: String }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+/// let users: Cache<User> = Cache::with_name("users", MemoryStore::new(1_000));
+/// let alice = User { id: 1, name: "alice".into() };
+/// users.set("1", &alice, Some(Duration::from_secs(60))).await?;
+/// assert_eq!(users.get("1").await?, Some(alice));
+/// assert!(users.delete("1").await?);
+/// assert_eq!(users.get("1").await?, None);
+/// # Ok(()) }
+/// ```
+pub struct Cache<T> {
+    store: Arc<dyn Store>,
+    /// `""` or `"<name>:"`.
+    prefix: String,
+    /// Hit/miss counters of the name, for a named cache.
+    stats: Option<Arc<NameEntry>>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Cache<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("name", &self.prefix.strip_suffix(':').unwrap_or(""))
+            .field("type", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Clone for Cache<T> {
+    fn clone(&self) -> Self {
+        Cache {
+            store: Arc::clone(&self.store),
+            prefix: self.prefix.clone(),
+            stats: self.stats.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync> Cache<T> {
+    /// A cache whose keys go to `store` as they are (the store adds its own prefix:
+    /// `<prefix>:<key>`).
+    ///
+    /// ```
+    /// use cachex_runtime::{Cache, MemoryStore, Store};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let store = MemoryStore::new(100);
+    /// let cache: Cache<u32> = Cache::new(store.clone());
+    /// cache.set("answer", &42, None).await?;
+    /// assert!(store.get("answer").await?.is_some()); // stored under the plain key
+    /// # Ok(()) }
+    /// ```
+    pub fn new<S: Store>(store: S) -> Self {
+        Cache {
+            store: Arc::new(store),
+            prefix: String::new(),
+            stats: None,
+            _value: PhantomData,
+        }
+    }
+
+    /// A cache named `name`: keys go to `store` as `<name>:<key>` (so `<prefix>:<name>:<key>` in
+    /// the store), hits and misses count in [`registry().cache_stats(name)`](crate::Registry::cache_stats),
+    /// and [`registry().clear_cache(name)`](crate::Registry::clear_cache) clears them.
+    ///
+    /// ```
+    /// use cachex_runtime::{Cache, MemoryStore, Store};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let store = MemoryStore::new(100);
+    /// let cache: Cache<String> = Cache::with_name("greetings", store.clone());
+    /// cache.set("en", &"hello".to_string(), None).await?;
+    /// assert!(store.get("greetings:en").await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_name<S: Store>(name: &str, store: S) -> Self {
+        let store: Arc<dyn Store> = Arc::new(store);
+        let entry = crate::registry().caches.entry(name);
+        entry.add_store(&store);
+        Cache {
+            store,
+            prefix: format!("{name}:"),
+            stats: Some(entry),
+            _value: PhantomData,
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// The value under `key`, or `None` when absent, expired, or not decodable as `T`.
+    ///
+    /// ```
+    /// # use cachex_runtime::{Cache, MemoryStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let cache: Cache<u64> = Cache::new(MemoryStore::new(100));
+    /// assert_eq!(cache.get("missing").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self, key: &str) -> Result<Option<T>, Error> {
+        let bytes = self.store.get(&self.key(key)).await?;
+        let value = bytes.and_then(|b| decode::<T>(&b));
+        if let Some(stats) = &self.stats {
+            if value.is_some() {
+                stats.hits.add(1);
+            } else {
+                stats.misses.add(1);
+            }
+        }
+        Ok(value)
+    }
+
+    /// Stores `value` under `key`; with `ttl` it expires after that long (whole milliseconds, at
+    /// least 1 ms).
+    ///
+    /// ```
+    /// # use cachex_runtime::{Cache, MemoryStore};
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let cache: Cache<Vec<u8>> = Cache::new(MemoryStore::new(100));
+    /// cache.set("k", &vec![1, 2, 3], Some(Duration::from_secs(5))).await?;
+    /// assert_eq!(cache.get("k").await?, Some(vec![1, 2, 3]));
+    /// # Ok(()) }
+    /// ```
+    pub async fn set(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<(), Error> {
+        let bytes = encode(value)?;
+        self.store.set(&self.key(key), &bytes, ttl).await
+    }
+
+    /// Removes `key`; `true` when a value was removed.
+    ///
+    /// ```
+    /// # use cachex_runtime::{Cache, MemoryStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let cache: Cache<bool> = Cache::new(MemoryStore::new(100));
+    /// cache.set("flag", &true, None).await?;
+    /// assert!(cache.delete("flag").await?);
+    /// assert!(!cache.delete("flag").await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self, key: &str) -> Result<bool, Error> {
+        self.store.delete(&self.key(key)).await
+    }
+}
+
+/// A shared store is a store: lets one `Arc` (for example the one the registry holds) back
+/// several [`Cache`]s.
+///
+/// ```
+/// use cachex_runtime::{Cache, MemoryStore, Store};
+/// use std::sync::Arc;
+///
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new(100));
+/// let a: Cache<u8> = Cache::with_name("a", Arc::clone(&store));
+/// let b: Cache<u8> = Cache::with_name("b", store);
+/// # let _ = (a, b);
+/// ```
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
+        (**self).get(key)
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        (**self).set(key, value, ttl)
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        (**self).delete(key)
+    }
+
+    fn clear_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+        (**self).clear_prefix(prefix)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything the registry knows about one cache name: its counters and what holds its entries.
+#[derive(Default)]
+pub(crate) struct NameEntry {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    /// `#[cached]` sites of this name (registered on their first call).
+    sites: Mutex<Vec<&'static private::CacheSite>>,
+    /// Stores of [`Cache::with_name`] caches of this name.
+    stores: Mutex<Vec<Arc<dyn Store>>>,
+}
+
+impl fmt::Debug for NameEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NameEntry")
+            .field("hits", &self.hits.sum())
+            .field("misses", &self.misses.sum())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NameEntry {
+    pub(crate) fn add_site(&self, site: &'static private::CacheSite) {
+        let mut sites = lock(&self.sites);
+        if !sites.iter().any(|s| std::ptr::eq(*s, site)) {
+            sites.push(site);
+        }
+    }
+
+    fn add_store(&self, store: &Arc<dyn Store>) {
+        let mut stores = lock(&self.stores);
+        if !stores.iter().any(|s| Arc::ptr_eq(s, store)) {
+            stores.push(Arc::clone(store));
+        }
+    }
+}
+
+/// The registry's part for caches: named stores, and per cache name its statistics and what to
+/// clear. [`Registry`](crate::Registry) holds one and delegates to it.
+pub(crate) struct Caches {
+    stores: RwLock<HashMap<String, Arc<dyn Store>>>,
+    names: RwLock<HashMap<String, Arc<NameEntry>>>,
+}
+
+impl fmt::Debug for Caches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut stores: Vec<String> = read(&self.stores).keys().cloned().collect();
+        stores.sort();
+        let mut names: Vec<String> = read(&self.names).keys().cloned().collect();
+        names.sort();
+        f.debug_struct("Caches")
+            .field("stores", &stores)
+            .field("caches", &names)
+            .finish()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(DEFAULT_MEMORY_STORE_CAPACITY));
+        Caches {
+            stores: RwLock::new(HashMap::from([("memory".to_owned(), memory)])),
+            names: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl Caches {
+    /// Registers (or replaces) the store called `name`.
+    pub(crate) fn set_store(&self, name: &str, store: Arc<dyn Store>) {
+        write(&self.stores).insert(name.to_owned(), store);
+    }
+
+    /// The store called `name`, if one is registered.
+    pub(crate) fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
+        read(&self.stores).get(name).cloned()
+    }
+
+    /// The entry of cache `name`, created on first use.
+    pub(crate) fn entry(&self, name: &str) -> Arc<NameEntry> {
+        if let Some(e) = read(&self.names).get(name) {
+            return Arc::clone(e);
+        }
+        Arc::clone(write(&self.names).entry(name.to_owned()).or_default())
+    }
+
+    /// Statistics of cache `name`; `None` for a name no cache has used yet.
+    pub(crate) fn cache_stats(&self, cache: &str) -> Option<CacheStats> {
+        let entry = read(&self.names).get(cache).cloned()?;
+        let mut stats = CacheStats {
+            hits: entry.hits.sum(),
+            misses: entry.misses.sum(),
+            ..CacheStats::default()
+        };
+        for site in lock(&entry.sites).iter() {
+            if let Some(local) = site.local_ops() {
+                stats.entries += local.len();
+                stats.evictions += local.evictions();
+            }
+        }
+        Some(stats)
+    }
+
+    /// Empties cache `name`: the in-memory maps of its `#[cached]` functions, and its keys
+    /// (`<name>:*`) in every store it has used. An unknown name is not an error.
+    pub(crate) async fn clear_cache(&self, cache: &str) -> Result<(), Error> {
+        let Some(entry) = read(&self.names).get(cache).cloned() else {
+            return Ok(());
+        };
+        let mut stores: Vec<Arc<dyn Store>> = lock(&entry.stores).clone();
+        for site in lock(&entry.sites).iter() {
+            if let Some(local) = site.local_ops() {
+                local.clear();
+            }
+            if site.uses_store() {
+                if let Some(store) = self.store(site.store_name()) {
+                    if !stores.iter().any(|s| Arc::ptr_eq(s, &store)) {
+                        stores.push(store);
+                    }
+                }
+            }
+        }
+        let prefix = format!("{cache}:");
+        let mut first_error = None;
+        for store in stores {
+            if let Err(e) = store.clear_prefix(&prefix).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,456 @@
+//! What `#[cached]` expands to: one `static` [`CacheSite`] per function, and [`Outcome`], which
+//! says which return values are cached. Re-exported from `__private`; not a stable API.
+
+use std::convert::Infallible;
+use std::fmt::{self, Write as _};
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::flight::{self, Flights, Join};
+use super::local::{Erased, LocalMap, LocalOps};
+use super::{decode, encode, NameEntry};
+
+/// Entries a memory-backed `#[cached]` function keeps when it gives no `capacity`.
+pub const DEFAULT_CAPACITY: u64 = 10_000;
+
+/// Which results of a function are cached: `Ok` of a `Result`, `Some` of an `Option`, and
+/// everything wrapped in [`Plain`].
+///
+/// ```
+/// use cachex_runtime::__private::{Outcome, Plain};
+///
+/// assert_eq!(Ok::<u8, ()>(1).cacheable(), Some(&1));
+/// assert_eq!(Err::<u8, ()>(()).cacheable(), None);
+/// assert_eq!(None::<u8>.cacheable(), None);
+/// assert_eq!(Plain(7).cacheable(), Some(&7));
+/// assert_eq!(<Option<u8>>::from_cached(3), Some(3));
+/// ```
+pub trait Outcome {
+    /// The cached part of the result.
+    type Value;
+    /// The value to cache, if this result is cacheable.
+    fn cacheable(&self) -> Option<&Self::Value>;
+    /// The result to return for a cached value.
+    fn from_cached(value: Self::Value) -> Self;
+}
+
+impl<T, E> Outcome for Result<T, E> {
+    type Value = T;
+    #[inline]
+    fn cacheable(&self) -> Option<&T> {
+        self.as_ref().ok()
+    }
+    #[inline]
+    fn from_cached(value: T) -> Self {
+        Ok(value)
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Value = T;
+    #[inline]
+    fn cacheable(&self) -> Option<&T> {
+        self.as_ref()
+    }
+    #[inline]
+    fn from_cached(value: T) -> Self {
+        Some(value)
+    }
+}
+
+/// A return value of any other type: always cached. The macro unwraps `.0`.
+///
+/// ```
+/// use cachex_runtime::__private::{Outcome, Plain};
+/// let p = Plain::from_cached("x");
+/// assert_eq!(p.0, "x");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plain<T>(pub T);
+
+impl<T> Outcome for Plain<T> {
+    type Value = T;
+    #[inline]
+    fn cacheable(&self) -> Option<&T> {
+        Some(&self.0)
+    }
+    #[inline]
+    fn from_cached(value: T) -> Self {
+        Plain(value)
+    }
+}
+
+/// Shared bytes of a value a store-backed flight produced, and whether they came from the store.
+type Shared = (Arc<[u8]>, bool);
+
+/// State of the store-backed path of a site.
+struct Remote {
+    flights: Flights<String, Shared>,
+}
+
+/// One `#[cached]` function: its name, store, TTL and capacity, and (created on the first call)
+/// its typed in-memory map or its single-flight table for a store.
+///
+/// ```
+/// use cachex_runtime::__private::{CacheSite, Duration};
+///
+/// static SITE: CacheSite = CacheSite::new("squares", "memory")
+///     .ttl(Duration::from_secs(60))
+///     .capacity(1_000);
+///
+/// async fn square(x: u64) -> u64 {
+///     SITE.memory((x,), async move { cachex_runtime::__private::Plain(x * x) }).await.0
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(square(12).await, 144);
+/// assert_eq!(square(12).await, 144); // a hit
+/// let stats = cachex_runtime::registry().cache_stats("squares").unwrap();
+/// assert_eq!((stats.hits, stats.misses), (1, 1));
+/// # }
+/// ```
+pub struct CacheSite {
+    name: &'static str,
+    store: &'static str,
+    ttl: Option<Duration>,
+    capacity: u64,
+    local: OnceLock<Erased>,
+    remote: OnceLock<Remote>,
+    stats: OnceLock<Arc<NameEntry>>,
+    warned: AtomicBool,
+}
+
+impl fmt::Debug for CacheSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheSite")
+            .field("name", &self.name)
+            .field("store", &self.store)
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheSite {
+    /// A site for cache `name` on the store registered as `store` (`"memory"` for the typed
+    /// in-process map), without TTL and with [`DEFAULT_CAPACITY`].
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::CacheSite;
+    /// static SITE: CacheSite = CacheSite::new("users", "memory");
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn new(name: &'static str, store: &'static str) -> Self {
+        CacheSite {
+            name,
+            store,
+            ttl: None,
+            capacity: DEFAULT_CAPACITY,
+            local: OnceLock::new(),
+            remote: OnceLock::new(),
+            stats: OnceLock::new(),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Entries expire `ttl` after they were stored.
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheSite, Duration};
+    /// static SITE: CacheSite = CacheSite::new("users", "memory").ttl(Duration::from_secs(30));
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// At most `n` entries in memory (memory store only; oldest insertions are evicted first).
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::CacheSite;
+    /// static SITE: CacheSite = CacheSite::new("users", "memory").capacity(500);
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn capacity(mut self, n: u64) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    pub(crate) fn store_name(&self) -> &'static str {
+        self.store
+    }
+
+    /// The typed map's registry view, once the memory path has been used.
+    pub(crate) fn local_ops(&self) -> Option<&dyn LocalOps> {
+        self.local.get().map(|e| &*e.ops)
+    }
+
+    /// Whether the store path has been used.
+    pub(crate) fn uses_store(&self) -> bool {
+        self.remote.get().is_some()
+    }
+
+    /// The counters of this site's name; registers the site with the registry on first use.
+    fn stats(&'static self) -> &'static Arc<NameEntry> {
+        self.stats.get_or_init(|| {
+            let entry = crate::registry().caches.entry(self.name);
+            entry.add_site(self);
+            entry
+        })
+    }
+
+    /// This site's typed map; `None` if the site was first used with other types (cannot happen
+    /// for macro-generated sites: one site per non-generic function).
+    #[inline]
+    fn local<K, V>(&'static self) -> Option<&'static LocalMap<K, V>>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let erased = self.local.get_or_init(|| {
+            Erased::new(LocalMap::<K, V>::new(
+                self.ttl,
+                self.capacity,
+                Arc::clone(self.stats()),
+            ))
+        });
+        erased.any.downcast_ref::<LocalMap<K, V>>()
+    }
+
+    /// The memory path: a typed, per-function map (no serialisation), single-flight per key.
+    /// `compute` is dropped unpolled on a hit.
+    ///
+    /// ```
+    /// use cachex_runtime::__private::CacheSite;
+    ///
+    /// static SITE: CacheSite = CacheSite::new("doc-memory", "memory");
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let first: Result<u32, String> = SITE.memory(1u8, async { Ok(10) }).await;
+    /// let again: Result<u32, String> = SITE.memory(1u8, async { Ok(99) }).await;
+    /// assert_eq!((first, again), (Ok(10), Ok(10)));
+    /// # }
+    /// ```
+    #[inline]
+    pub async fn memory<K, R, Fut>(&'static self, key: K, compute: Fut) -> R
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        R: Outcome,
+        R::Value: Clone + Send + Sync + 'static,
+        Fut: Future<Output = R>,
+    {
+        let Some(map) = self.local::<K, R::Value>() else {
+            tracing::error!(
+                cache = self.name,
+                "cachex: cache site used with other types than on its first call; not caching"
+            );
+            return compute.await;
+        };
+        if let Some(v) = map.get(&key) {
+            map.stats.hits.add(1);
+            return R::from_cached(v);
+        }
+        memory_miss(map, key, compute).await
+    }
+
+    /// The store path with the default key (the arguments, `Serialize`), encoded as JSON; a key
+    /// JSON cannot express (a map with non-string keys) falls back to `#` + hex MessagePack.
+    /// The store is looked up by name at call time; the store key is `<name>:<encoded key>`.
+    ///
+    /// ```
+    /// use cachex_runtime::__private::CacheSite;
+    /// use cachex_runtime::{registry, Cache, MemoryStore};
+    ///
+    /// static SITE: CacheSite = CacheSite::new("doc-remote", "doc-store");
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let store = MemoryStore::new(100);
+    /// registry().set_store("doc-store", store.clone());
+    /// let v: Option<String> = SITE.remote(&(7u32, "x"), async { Some("seven".to_string()) }).await;
+    /// assert_eq!(v.as_deref(), Some("seven"));
+    /// // Stored under `<name>:<key as JSON>`, readable by a typed cache of that name.
+    /// let cache: Cache<String> = Cache::with_name("doc-remote", store);
+    /// assert_eq!(cache.get(r#"[7,"x"]"#).await?.as_deref(), Some("seven"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn remote<K, R, Fut>(&'static self, key: &K, compute: Fut) -> R
+    where
+        K: Serialize + ?Sized,
+        R: Outcome,
+        R::Value: Serialize + DeserializeOwned + Send + Sync + 'static,
+        Fut: Future<Output = R>,
+    {
+        match encode_key(key) {
+            Some(key) => self.remote_keyed(key, compute).await,
+            None => {
+                self.stats().misses.add(1);
+                compute.await
+            }
+        }
+    }
+
+    /// The store path with a `key = <expr>` key, written with `to_string()`.
+    ///
+    /// ```
+    /// use cachex_runtime::__private::{CacheSite, Plain};
+    /// use cachex_runtime::{registry, MemoryStore, Store};
+    ///
+    /// static SITE: CacheSite = CacheSite::new("doc-display", "doc-store-2");
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
+    /// let store = MemoryStore::new(100);
+    /// registry().set_store("doc-store-2", store.clone());
+    /// let v = SITE.remote_display("user-7", async { Plain(7u64) }).await;
+    /// assert_eq!(v.0, 7);
+    /// assert!(store.get("doc-display:user-7").await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn remote_display<K, R, Fut>(&'static self, key: &K, compute: Fut) -> R
+    where
+        K: fmt::Display + ?Sized,
+        R: Outcome,
+        R::Value: Serialize + DeserializeOwned + Send + Sync + 'static,
+        Fut: Future<Output = R>,
+    {
+        self.remote_keyed(key.to_string(), compute).await
+    }
+
+    async fn remote_keyed<R, Fut>(&'static self, key: String, compute: Fut) -> R
+    where
+        R: Outcome,
+        R::Value: Serialize + DeserializeOwned + Send + Sync + 'static,
+        Fut: Future<Output = R>,
+    {
+        let stats = self.stats();
+        let remote = self.remote.get_or_init(|| Remote {
+            flights: Flights::default(),
+        });
+        let Some(store) = crate::registry().caches.store(self.store) else {
+            if !self.warned.swap(true, Relaxed) {
+                tracing::warn!(
+                    cache = self.name,
+                    store = self.store,
+                    "cachex: no store is registered under this name; the function runs uncached \
+                     (register one with registry().set_store)"
+                );
+            }
+            stats.misses.add(1);
+            return compute.await;
+        };
+        let key = format!("{}:{key}", self.name);
+
+        let leader = loop {
+            match remote.flights.join(&key, || None::<Infallible>) {
+                Join::Lead(leader) => break leader,
+                Join::Ready(never) => match never {},
+                Join::Follow(rx) => {
+                    if let Some((bytes, hit)) = flight::wait(rx).await {
+                        if let Some(v) = decode::<R::Value>(&bytes) {
+                            if hit {
+                                stats.hits.add(1);
+                            } else {
+                                stats.misses.add(1);
+                            }
+                            return R::from_cached(v);
+                        }
+                    }
+                }
+            }
+        };
+
+        match store.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Some(v) = decode::<R::Value>(&bytes) {
+                    stats.hits.add(1);
+                    leader.finish(Some((bytes.into(), true)));
+                    return R::from_cached(v);
+                }
+                // `decode` logged why; the value is overwritten below.
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(cache = self.name, error = %e, "cachex: store read failed; running the function");
+            }
+        }
+        stats.misses.add(1);
+        let out = compute.await;
+        let bytes = match out.cacheable().map(encode) {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) => {
+                tracing::debug!(cache = self.name, error = %e, "cachex: value not encodable; not cached");
+                leader.finish(None);
+                return out;
+            }
+            None => {
+                leader.finish(None);
+                return out;
+            }
+        };
+        if let Err(e) = store.set(&key, &bytes, self.ttl).await {
+            tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
+        }
+        leader.finish(Some((bytes.into(), false)));
+        out
+    }
+}
+
+/// The memory path after a miss: join or lead the key's flight.
+async fn memory_miss<K, R, Fut>(map: &'static LocalMap<K, R::Value>, key: K, compute: Fut) -> R
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    R: Outcome,
+    R::Value: Clone + Send + Sync + 'static,
+    Fut: Future<Output = R>,
+{
+    map.stats.misses.add(1);
+    let key = Arc::new(key);
+    let leader = loop {
+        match map.flights.join(&key, || map.get(&key)) {
+            Join::Ready(v) => return R::from_cached(v),
+            Join::Lead(leader) => break leader,
+            Join::Follow(rx) => {
+                if let Some(v) = flight::wait(rx).await {
+                    return R::from_cached(v);
+                }
+                // The leader had nothing to share: start over (one waiter leads next).
+            }
+        }
+    };
+    let out = compute.await;
+    match out.cacheable() {
+        Some(v) => {
+            // Into the map before leaving the flight, so no caller in between runs the body.
+            map.insert(Arc::clone(&key), v.clone());
+            leader.finish(Some(v.clone()));
+        }
+        None => leader.finish(None),
+    }
+    out
+}
+
+/// The default key of a store-backed site: JSON (stable across processes and builds, readable
+/// in the store), or `#` + hex MessagePack when JSON cannot express it. `None` (logged) if
+/// neither can.
+pub(crate) fn encode_key<K: Serialize + ?Sized>(key: &K) -> Option<String> {
+    match serde_json::to_string(key) {
+        Ok(json) => Some(json),
+        Err(_) => match rmp_serde::to_vec_named(key) {
+            Ok(bytes) => {
+                let mut out = String::with_capacity(1 + bytes.len() * 2);
+                out.push('#');
+                for b in bytes {
+                    let _ = write!(out, "{b:02x}");
+                }
+                Some(out)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cachex: cache key not serialisable; not cached");
+                None
+            }
+        },
+    }
+}
