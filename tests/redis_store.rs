@@ -30,12 +30,17 @@ async fn store(server: &RedisServer, name: &str) -> RedisStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_get_set_delete() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "rt").await;
 
     assert_eq!(store.get("users:1").await.unwrap(), None);
     store.set("users:1", b"alice", None).await.unwrap();
-    assert_eq!(store.get("users:1").await.unwrap().as_deref(), Some(&b"alice"[..]));
+    assert_eq!(
+        store.get("users:1").await.unwrap().as_deref(),
+        Some(&b"alice"[..])
+    );
 
     // Binary-safe, and a set replaces.
     let bytes: Vec<u8> = (0..=255).collect();
@@ -50,10 +55,15 @@ async fn round_trip_get_set_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_is_set_in_milliseconds_with_the_value() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "ttl").await;
 
-    store.set("k", b"v", Some(Duration::from_millis(1_500))).await.unwrap();
+    store
+        .set("k", b"v", Some(Duration::from_millis(1_500)))
+        .await
+        .unwrap();
     let pttl = server.cmd_str(&["PTTL", "cachex:k"]).int();
     assert!((1..=1_500).contains(&pttl), "PTTL {pttl}");
 
@@ -66,17 +76,25 @@ async fn ttl_is_set_in_milliseconds_with_the_value() {
     assert_eq!(server.cmd_str(&["PTTL", "cachex:k"]).int(), -1);
 
     // A sub-second TTL is honoured by Redis: the entry goes away by itself.
-    store.set("short", b"v", Some(Duration::from_millis(100))).await.unwrap();
+    store
+        .set("short", b"v", Some(Duration::from_millis(100)))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(3);
     while store.get("short").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "a 100 ms TTL still not expired after 3 s");
+        assert!(
+            Instant::now() < deadline,
+            "a 100 ms TTL still not expired after 3 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_prefixed_and_readable_by_other_clients() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let default = store(&server, "layout-default").await;
     let custom = RedisStore::builder(&server.url())
         .name("layout-custom")
@@ -88,8 +106,14 @@ async fn keys_are_prefixed_and_readable_by_other_clients() {
     default.set("users:42", b"a", None).await.unwrap();
     custom.set("users:42", b"b", None).await.unwrap();
     assert_eq!(default.redis_key("users:42"), "cachex:users:42");
-    assert_eq!(server.cmd_str(&["GET", "cachex:users:42"]).bulk(), Some(b"a".to_vec()));
-    assert_eq!(server.cmd_str(&["GET", "myapp:users:42"]).bulk(), Some(b"b".to_vec()));
+    assert_eq!(
+        server.cmd_str(&["GET", "cachex:users:42"]).bulk(),
+        Some(b"a".to_vec())
+    );
+    assert_eq!(
+        server.cmd_str(&["GET", "myapp:users:42"]).bulk(),
+        Some(b"b".to_vec())
+    );
     // Two prefixes, two namespaces.
     assert_eq!(default.get("users:42").await.unwrap(), Some(b"a".to_vec()));
     assert_eq!(custom.get("users:42").await.unwrap(), Some(b"b".to_vec()));
@@ -97,7 +121,9 @@ async fn keys_are_prefixed_and_readable_by_other_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_prefix_removes_exactly_that_prefix_in_many_scan_steps() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "clear").await;
 
     // Enough keys that SCAN needs several steps.
@@ -119,15 +145,23 @@ async fn clear_prefix_removes_exactly_that_prefix_in_many_scan_steps() {
 
     assert_eq!(store.get("users:7").await.unwrap(), None);
     for kept in ["usersettings:1", "orders:1", "weird:1", "we?rd:1"] {
-        assert!(store.get(kept).await.unwrap().is_some(), "{kept} was cleared");
+        assert!(
+            store.get(kept).await.unwrap().is_some(),
+            "{kept} was cleared"
+        );
     }
-    assert_eq!(server.cmd_str(&["GET", "other:users:1"]).bulk(), Some(b"keep".to_vec()));
+    assert_eq!(
+        server.cmd_str(&["GET", "other:users:1"]).bulk(),
+        Some(b"keep".to_vec())
+    );
     assert_eq!(server.cmd_str(&["DBSIZE"]).int(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_redis_type_under_a_key_is_a_miss_and_is_overwritten() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "wrongtype").await;
 
     server.cmd_str(&["RPUSH", "cachex:k", "a", "b"]);
@@ -146,7 +180,9 @@ async fn another_redis_type_under_a_key_is_a_miss_and_is_overwritten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn building_with_redis_down_is_lazy_and_operations_fail_in_bounded_time() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let url = server.url();
     server.kill();
 
@@ -159,13 +195,24 @@ async fn building_with_redis_down_is_lazy_and_operations_fail_in_bounded_time() 
         .build()
         .await
         .expect("building does not need Redis");
-    assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
 
     let started = Instant::now();
     let err = store.get("k").await.unwrap_err();
     // 2 attempts × 200 ms + 10 ms backoff, plus slack for a loaded machine.
-    assert!(started.elapsed() < Duration::from_millis(1_500), "{:?}", started.elapsed());
-    assert!(matches!(err, Error::Store { ref store, .. } if store == "down-at-start"), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, Error::Store { ref store, .. } if store == "down-at-start"),
+        "{err:?}"
+    );
     assert!(store.ping().await.is_err());
 
     // Redis comes up after the service: the same store starts working.
@@ -185,7 +232,9 @@ async fn building_with_redis_down_is_lazy_and_operations_fail_in_bounded_time() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_redis_opens_the_breaker_fast_and_recovers_after_restart() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "killed").await;
     let breaker = store.breaker();
     let threshold = breaker.config().threshold;
@@ -197,7 +246,10 @@ async fn killed_redis_opens_the_breaker_fast_and_recovers_after_restart() {
     // `threshold` failed attempts.
     let mut failed_ops = 0;
     while breaker.state() != State::Open {
-        assert!(failed_ops < threshold, "breaker still closed after {failed_ops} failed operations");
+        assert!(
+            failed_ops < threshold,
+            "breaker still closed after {failed_ops} failed operations"
+        );
         assert!(store.get("k").await.is_err());
         failed_ops += 1;
     }
@@ -212,8 +264,15 @@ async fn killed_redis_opens_the_breaker_fast_and_recovers_after_restart() {
         assert!(err.is_circuit_open(), "{err}");
     }
     let per_op = started.elapsed() / n;
-    assert!(per_op < Duration::from_micros(500), "{per_op:?} per refused operation");
-    assert_eq!(breaker.stats().total_failures, u64::from(threshold), "refusals are not failures");
+    assert!(
+        per_op < Duration::from_micros(500),
+        "{per_op:?} per refused operation"
+    );
+    assert_eq!(
+        breaker.stats().total_failures,
+        u64::from(threshold),
+        "refusals are not failures"
+    );
 
     // Redis back on the same port (empty): once the breaker lets a trial through, the store works.
     server.restart();
@@ -222,7 +281,10 @@ async fn killed_redis_opens_the_breaker_fast_and_recovers_after_restart() {
         if store.set("k", b"again", None).await.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "store did not recover after a restart");
+        assert!(
+            Instant::now() < deadline,
+            "store did not recover after a restart"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(breaker.state(), State::Closed);
@@ -233,7 +295,9 @@ async fn killed_redis_opens_the_breaker_fast_and_recovers_after_restart() {
 async fn the_first_trial_after_a_restart_succeeds() {
     // The connection manager holds the connection that died with the old server; a trial call
     // must not fail on it (that would re-open the breaker for another full timeout).
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "first-trial").await;
     let breaker = store.breaker();
     store.set("k", b"v", None).await.unwrap();
@@ -245,14 +309,23 @@ async fn the_first_trial_after_a_restart_succeeds() {
     server.restart();
     tokio::time::sleep(breaker.config().timeout + Duration::from_millis(50)).await;
     let failures = breaker.stats().total_failures;
-    store.set("k", b"v2", None).await.expect("the first trial after the restart");
-    assert_eq!(breaker.stats().total_failures, failures, "the trial attempt failed");
+    store
+        .set("k", b"v2", None)
+        .await
+        .expect("the first trial after the restart");
+    assert_eq!(
+        breaker.stats().total_failures,
+        failures,
+        "the trial attempt failed"
+    );
     assert_eq!(breaker.state(), State::Closed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_redis_never_holds_an_operation_past_its_deadline() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let op_timeout = Duration::from_millis(150);
     let max_retries = 2;
     let retry_delay = Duration::from_millis(10);
@@ -288,7 +361,10 @@ async fn hung_redis_never_holds_an_operation_past_its_deadline() {
         let (took, result) = task.await.expect("no panic");
         let err = result.expect_err("a sleeping Redis cannot answer");
         assert!(err.to_string().contains("timed out"), "{err}");
-        assert!(took <= bound, "an operation waited {took:?}, bound {bound:?}");
+        assert!(
+            took <= bound,
+            "an operation waited {took:?}, bound {bound:?}"
+        );
     }
 
     // Redis wakes up: the same connection serves again.
@@ -298,14 +374,19 @@ async fn hung_redis_never_holds_an_operation_past_its_deadline() {
             assert_eq!(v, Some(b"v".to_vec()));
             break;
         }
-        assert!(Instant::now() < deadline, "store did not recover after DEBUG SLEEP");
+        assert!(
+            Instant::now() < deadline,
+            "store did not recover after DEBUG SLEEP"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_redis_opens_the_breaker_and_then_costs_nothing() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let store = store(&server, "hung-breaker").await;
     store.set("k", b"v", None).await.unwrap();
     server.pause(Duration::from_secs(2));
@@ -313,19 +394,29 @@ async fn hung_redis_opens_the_breaker_and_then_costs_nothing() {
     // Threshold 3 with 3 attempts per operation: one operation opens it.
     let started = Instant::now();
     assert!(store.get("k").await.is_err());
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(store.breaker().state(), State::Open);
     let started = Instant::now();
     for _ in 0..100 {
         assert!(store.get("k").await.unwrap_err().is_circuit_open());
     }
-    assert!(started.elapsed() < Duration::from_millis(50), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_in_the_url_works_and_is_never_shown() {
     let password = "Sup3r-s3cret-pw";
-    let Some(server) = RedisServer::start_with_password(None, password) else { return };
+    let Some(server) = RedisServer::start_with_password(None, password) else {
+        return;
+    };
     let store = store(&server, "auth-default-user").await;
     assert!(server.url().contains(password));
 
@@ -340,7 +431,11 @@ async fn a_password_in_the_url_works_and_is_never_shown() {
     // A wrong password: an error, and neither password in it.
     let wrong = "Wr0ng-pa55word";
     let url = server.url().replace(password, wrong);
-    let bad = RedisStore::builder(&url).name("auth-wrong").build().await.unwrap();
+    let bad = RedisStore::builder(&url)
+        .name("auth-wrong")
+        .build()
+        .await
+        .unwrap();
     let err = bad.get("k").await.unwrap_err();
     let text = format!("{err} {err:?} {bad:?}");
     assert!(!text.contains(wrong) && !text.contains(password), "{text}");
@@ -348,7 +443,11 @@ async fn a_password_in_the_url_works_and_is_never_shown() {
 
     // No password at all against a server that wants one.
     let url = format!("redis://127.0.0.1:{}", server.port());
-    let anonymous = RedisStore::builder(&url).name("auth-none").build().await.unwrap();
+    let anonymous = RedisStore::builder(&url)
+        .name("auth-none")
+        .build()
+        .await
+        .unwrap();
     assert!(anonymous.get("k").await.is_err());
 }
 
@@ -356,28 +455,52 @@ async fn a_password_in_the_url_works_and_is_never_shown() {
 async fn an_acl_user_and_password_work_and_the_password_is_never_shown() {
     let password = "acl:p@ss/word";
     // The URL carries it percent-encoded; what Redis checks is the decoded form.
-    let Some(server) = RedisServer::start_with_password(Some("cacheuser"), password) else { return };
-    let url = format!("redis://cacheuser:acl%3Ap%40ss%2Fword@127.0.0.1:{}", server.port());
-    let store = RedisStore::builder(&url).name("auth-acl").build().await.unwrap();
+    let Some(server) = RedisServer::start_with_password(Some("cacheuser"), password) else {
+        return;
+    };
+    let url = format!(
+        "redis://cacheuser:acl%3Ap%40ss%2Fword@127.0.0.1:{}",
+        server.port()
+    );
+    let store = RedisStore::builder(&url)
+        .name("auth-acl")
+        .build()
+        .await
+        .unwrap();
     store.set("k", b"v", None).await.unwrap();
     assert_eq!(store.get("k").await.unwrap(), Some(b"v".to_vec()));
     let shown = format!("{store:?}");
-    assert!(!shown.contains("acl%3Ap%40ss") && !shown.contains(password), "{shown}");
+    assert!(
+        !shown.contains("acl%3Ap%40ss") && !shown.contains(password),
+        "{shown}"
+    );
     assert!(shown.contains("cacheuser"), "{shown}");
 
     let url = format!("redis://cacheuser:nope-nope@127.0.0.1:{}", server.port());
-    let bad = RedisStore::builder(&url).name("auth-acl-wrong").build().await.unwrap();
+    let bad = RedisStore::builder(&url)
+        .name("auth-acl-wrong")
+        .build()
+        .await
+        .unwrap();
     let err = bad.set("k", b"x", None).await.unwrap_err();
     assert!(!format!("{err} {err:?}").contains("nope-nope"), "{err:?}");
-    assert_eq!(server.cmd_str(&["GET", "cachex:k"]), Reply::Bulk(Some(b"v".to_vec())));
+    assert_eq!(
+        server.cmd_str(&["GET", "cachex:k"]),
+        Reply::Bulk(Some(b"v".to_vec()))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_url_builds_and_fails_cleanly_against_a_plain_server() {
     // No TLS server here: this shows that rediss:// is understood (TLS support compiled in, a
     // crypto provider chosen) and that a failed handshake is an error without the password.
-    let Some(server) = RedisServer::start() else { return };
-    let url = format!("rediss://user:tls-secret-pw@127.0.0.1:{}/#insecure", server.port());
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = format!(
+        "rediss://user:tls-secret-pw@127.0.0.1:{}/#insecure",
+        server.port()
+    );
     let store = RedisStore::builder(&url)
         .name("tls")
         .max_retries(0)
@@ -385,16 +508,24 @@ async fn a_tls_url_builds_and_fails_cleanly_against_a_plain_server() {
         .await
         .unwrap();
     let shown = format!("{store:?}");
-    assert!(shown.contains("rediss://") && !shown.contains("tls-secret-pw"), "{shown}");
+    assert!(
+        shown.contains("rediss://") && !shown.contains("tls-secret-pw"),
+        "{shown}"
+    );
     let err = store.get("k").await.unwrap_err();
-    assert!(!format!("{err} {err:?}").contains("tls-secret-pw"), "{err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains("tls-secret-pw"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn invalid_settings_are_refused_where_they_are_built() {
     let err = RedisStore::connect("not a url").await.unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
-    let err = RedisStore::connect("http://user:pw-in-url@host").await.unwrap_err();
+    let err = RedisStore::connect("http://user:pw-in-url@host")
+        .await
+        .unwrap_err();
     assert!(!err.to_string().contains("pw-in-url"), "{err}");
     let err = RedisStore::builder("redis://127.0.0.1")
         .name("")
@@ -402,4 +533,56 @@ async fn invalid_settings_are_refused_where_they_are_built() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_trial_ends_the_operation_without_sleeping_through_the_backoff() {
+    // Regression: a half-open trial that failed re-opened the breaker, and the retry loop then
+    // slept its backoff only to be refused; every caller that hit a trial paid the delay.
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let retry_delay = Duration::from_millis(400);
+    let store = RedisStore::builder(&server.url())
+        .name("failed-trial")
+        .op_timeout(Duration::from_millis(200))
+        .max_retries(3)
+        .retry_delay(retry_delay)
+        .circuit_breaker(BreakerConfig {
+            threshold: 1,
+            timeout: Duration::from_millis(100),
+            half_open_max: 1,
+            ..BreakerConfig::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    store.set("k", b"v", None).await.unwrap();
+    server.kill();
+
+    // threshold 1: the first failed attempt opens it, and the operation stops there.
+    let started = Instant::now();
+    assert!(store.get("k").await.is_err());
+    assert!(
+        started.elapsed() < retry_delay / 2,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.breaker().state(), State::Open);
+
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let failures = store.breaker().stats().total_failures;
+    let started = Instant::now();
+    let err = store.get("k").await.unwrap_err();
+    assert!(
+        started.elapsed() < retry_delay / 2,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        store.breaker().stats().total_failures,
+        failures + 1,
+        "one trial ran: {err}"
+    );
+    assert_eq!(store.breaker().state(), State::Open);
 }

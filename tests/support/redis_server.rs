@@ -169,7 +169,11 @@ impl RedisServer {
         let mut stream = self.connect().expect("connect to pause the server");
         write_command(
             &mut stream,
-            &[b"DEBUG", b"SLEEP", format!("{:.3}", duration.as_secs_f64()).as_bytes()],
+            &[
+                b"DEBUG",
+                b"SLEEP",
+                format!("{:.3}", duration.as_secs_f64()).as_bytes(),
+            ],
         )
         .expect("send DEBUG SLEEP");
         // Read the reply off the test's path; the socket closes when the thread ends.
@@ -212,7 +216,9 @@ impl RedisServer {
         if let Some((user, pw)) = &self.auth {
             let mut reader = BufReader::new(stream.try_clone()?);
             match user {
-                Some(user) => write_command(reader.get_mut(), &[b"AUTH", user.as_bytes(), pw.as_bytes()])?,
+                Some(user) => {
+                    write_command(reader.get_mut(), &[b"AUTH", user.as_bytes(), pw.as_bytes()])?
+                }
                 None => write_command(reader.get_mut(), &[b"AUTH", pw.as_bytes()])?,
             }
             match read_reply(&mut reader)? {
@@ -247,9 +253,15 @@ impl RedisServer {
                 command.args(["--requirepass", pw]);
             }
             Some((Some(user), pw)) => {
-                command
-                    .args(["--user", "default", "off"])
-                    .args(["--user", user, "on", &format!(">{pw}"), "~*", "&*", "+@all"]);
+                command.args(["--user", "default", "off"]).args([
+                    "--user",
+                    user,
+                    "on",
+                    &format!(">{pw}"),
+                    "~*",
+                    "&*",
+                    "+@all",
+                ]);
             }
         }
         let child = command.spawn().expect("spawn redis-server");
@@ -355,7 +367,9 @@ fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Reply> {
             if len < 0 {
                 Reply::Array(None)
             } else {
-                let items = (0..len).map(|_| read_reply(reader)).collect::<Result<_, _>>()?;
+                let items = (0..len)
+                    .map(|_| read_reply(reader))
+                    .collect::<Result<_, _>>()?;
                 Reply::Array(Some(items))
             }
         }

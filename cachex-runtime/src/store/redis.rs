@@ -24,7 +24,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisError};
 
 use super::{ttl_millis, BoxFuture, Store};
 use crate::retry::{self, Policy};
-use crate::{registry, BreakerConfig, CallError, CircuitBreaker, Error};
+use crate::{registry, BreakerConfig, CallError, CircuitBreaker, Error, State};
 
 /// How many keys one `SCAN` step asks for (a hint to Redis) in [`Store::clear_prefix`].
 const SCAN_COUNT: usize = 500;
@@ -186,7 +186,11 @@ impl RedisStore {
     {
         let inner = &*self.inner;
         let attempts = AtomicU32::new(0);
-        let result = retry::retry_if(&inner.policy, AttemptError::is_retriable, || async {
+        // A failed attempt that opened (or re-opened) the breaker ends the operation at once:
+        // sleeping through a backoff only to be refused would cost the caller for nothing.
+        let should_retry =
+            |e: &AttemptError| e.is_retriable() && inner.breaker.state() != State::Open;
+        let result = retry::retry_if(&inner.policy, should_retry, || async {
             attempts.fetch_add(1, Ordering::Relaxed);
             match inner.breaker.call(|| inner.attempt(cmd, recover)).await {
                 Ok(value) => Ok(value),
