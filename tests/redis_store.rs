@@ -440,6 +440,10 @@ async fn a_password_in_the_url_works_and_is_never_shown() {
     let text = format!("{err} {err:?} {bad:?}");
     assert!(!text.contains(wrong) && !text.contains(password), "{text}");
     assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("1 attempt"),
+        "a refused password is not retried: {err}"
+    );
 
     // No password at all against a server that wants one.
     let url = format!("redis://127.0.0.1:{}", server.port());
@@ -585,4 +589,36 @@ async fn a_failed_trial_ends_the_operation_without_sleeping_through_the_backoff(
         "one trial ran: {err}"
     );
     assert_eq!(store.breaker().state(), State::Open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_refused_by_the_server_recovers_once_the_server_accepts_it() {
+    // Regression: a connection whose setup failed with a refused password was kept by the
+    // client and never tried again, so the store stayed broken after the server was fixed.
+    let Some(server) = RedisServer::start_with_password(None, "old-password") else {
+        return;
+    };
+    let url = format!("redis://:new-password@127.0.0.1:{}", server.port());
+    let store = RedisStore::builder(&url)
+        .name("auth-rotation")
+        .circuit_breaker(BreakerConfig {
+            threshold: 100,
+            ..BreakerConfig::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    assert!(store.get("k").await.is_err());
+
+    // The server is switched to the password the store has.
+    let reply = server.cmd_str(&["CONFIG", "SET", "requirepass", "new-password"]);
+    assert_eq!(reply.status(), "OK");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match store.set("k", b"v", None).await {
+            Ok(()) => break,
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

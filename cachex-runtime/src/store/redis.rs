@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -62,7 +62,11 @@ struct Inner {
     name: String,
     /// `"<prefix>:"`, or empty for an empty prefix.
     key_prefix: String,
-    conn: ConnectionManager,
+    /// The shared connection and its generation; replaced only when the client would otherwise
+    /// keep a connection that can never work (see [`Inner::renew_connection`]).
+    conn: RwLock<(u64, ConnectionManager)>,
+    client: redis::Client,
+    conn_config: ConnectionManagerConfig,
     breaker: Arc<CircuitBreaker>,
     policy: Policy,
     op_timeout: Duration,
@@ -214,7 +218,7 @@ impl Inner {
         recover: fn(&RedisError) -> Option<T>,
     ) -> Result<T, AttemptError> {
         let send = async {
-            let mut conn = self.conn.clone();
+            let (generation, mut conn) = self.connection();
             let first = cmd.query_async::<T>(&mut conn).await;
             let result = match first {
                 Err(e) if is_connection_error(&e) => cmd.query_async::<T>(&mut conn).await,
@@ -222,12 +226,42 @@ impl Inner {
             };
             match result {
                 Ok(value) => Ok(value),
-                Err(e) => recover(&e).ok_or(AttemptError::Redis(e)),
+                Err(e) => {
+                    if e.kind() == ErrorKind::AuthenticationFailed {
+                        self.renew_connection(generation);
+                    }
+                    recover(&e).ok_or(AttemptError::Redis(e))
+                }
             }
         };
         match tokio::time::timeout(self.op_timeout, send).await {
             Ok(result) => result,
             Err(_elapsed) => Err(AttemptError::Timeout(self.op_timeout)),
+        }
+    }
+
+    fn connection(&self) -> (u64, ConnectionManager) {
+        let guard = self.conn.read().unwrap_or_else(PoisonError::into_inner);
+        (guard.0, guard.1.clone())
+    }
+
+    /// Replaces connection `generation` with a fresh, lazily connecting one. The client keeps
+    /// a connection whose setup was refused (a wrong password) and never tries it again, which
+    /// would leave the store broken after the server was fixed; I/O failures it retries itself.
+    /// Only the first caller to see a generation fail replaces it.
+    fn renew_connection(&self, generation: u64) {
+        let mut guard = self.conn.write().unwrap_or_else(PoisonError::into_inner);
+        if guard.0 != generation {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.conn_config.clone())
+        {
+            Ok(fresh) => *guard = (generation + 1, fresh),
+            Err(e) => tracing::debug!(
+                store = %self.name,
+                error = %self.url.scrub(&e.to_string()),
+                "redis store: cannot renew the connection"
+            ),
         }
     }
 
@@ -537,12 +571,13 @@ impl RedisStoreBuilder {
             .set_number_of_retries(0)
             .set_connection_timeout(Some(self.op_timeout))
             .set_response_timeout(None);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-            Error::invalid(format!(
-                "RedisStore {url}: cannot set up the connection: {}",
-                url.scrub(&e.to_string())
-            ))
-        })?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "RedisStore {url}: cannot set up the connection: {}",
+                    url.scrub(&e.to_string())
+                ))
+            })?;
 
         let breaker_name = format!("store.{}", self.name);
         registry().try_configure_breaker(&breaker_name, self.breaker)?;
@@ -564,7 +599,9 @@ impl RedisStoreBuilder {
             inner: Arc::new(Inner {
                 name: self.name,
                 key_prefix,
-                conn,
+                conn: RwLock::new((0, conn)),
+                client,
+                conn_config: config,
                 breaker,
                 policy,
                 op_timeout: self.op_timeout,
