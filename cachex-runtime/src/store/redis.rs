@@ -11,8 +11,8 @@
 //! a store. Building a store never touches the network: the connection is made by the first
 //! operation, so a service starts while its Redis is down and uses the cache once Redis is up.
 //!
-//! The URL's password is kept only inside the redis client: the store's `Debug`, its errors and
-//! its log lines show the URL with the password replaced by `***`.
+//! The URL's password is never shown: the store's `Debug`, its errors and its log lines show the
+//! URL with the password replaced by `***`, and text from the client library is scrubbed of it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -316,9 +316,10 @@ impl AttemptError {
     }
 }
 
-/// An error that means the connection is gone (the manager reconnects on these).
+/// An error that means the connection is gone (the manager reconnects on these). Not a refused
+/// password: sending again would only be refused again.
 fn is_connection_error(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_unrecoverable_error()
+    e.kind() != ErrorKind::AuthenticationFailed && (e.is_io_error() || e.is_unrecoverable_error())
 }
 
 /// `WRONGTYPE` on a read: something else (a list, a hash) sits under the key. To a cache that is
