@@ -217,8 +217,11 @@ async fn a_failing_store_never_fails_the_call() {
             .remote(&i, async move { Ok::<_, String>(user(i)) })
             .await;
         assert_eq!(v, Ok(user(i)));
+        let started = tokio::time::Instant::now();
         let v = SLOW.remote(&i, async move { Some(user(i)) }).await;
         assert_eq!(v, Some(user(i)));
+        // One store operation's bound, not one for the read and another for the write-back.
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
     }
     assert_eq!(registry().cache_stats("st-failing").unwrap().misses, 3);
     assert!(registry().clear_cache("st-failing").await.is_err());
