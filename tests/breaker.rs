@@ -212,7 +212,7 @@ async fn cancelled_trial_gives_its_slot_back() {
     // A trial that never finishes, then is cancelled.
     let pending = {
         let b = b.clone();
-        tokio::spawn(async move { b.call(|| std::future::pending::<Result<(), ()>>()).await })
+        tokio::spawn(async move { b.call(std::future::pending::<Result<(), ()>>).await })
     };
     tokio::task::yield_now().await;
     assert_eq!(b.state(), State::HalfOpen);
@@ -235,7 +235,7 @@ async fn cancelling_many_trials_never_wedges() {
     advance(Duration::from_secs(1)).await;
     for _ in 0..100 {
         // Poll a trial once (it takes a slot), then drop it.
-        let fut = b.call(|| std::future::pending::<Result<(), ()>>());
+        let fut = b.call(std::future::pending::<Result<(), ()>>);
         let mut fut = Box::pin(fut);
         assert!(futures_poll_once(fut.as_mut()).await.is_none());
         drop(fut);

@@ -17,13 +17,16 @@ fn fixed(max_attempts: u32, initial_ms: u64, max_ms: u64, multiplier: f64) -> Po
     }
 }
 
+/// When each attempt ran, relative to the start.
+type AttemptLog = Arc<Mutex<Vec<Duration>>>;
+
 /// An operation that fails `failures` times, recording the (paused-clock) instant of each
 /// attempt relative to `start`.
 fn flaky(
     failures: usize,
     start: Instant,
 ) -> (
-    Arc<Mutex<Vec<Duration>>>,
+    AttemptLog,
     impl FnMut() -> std::future::Ready<Result<usize, String>>,
 ) {
     let log = Arc::new(Mutex::new(Vec::new()));

@@ -37,45 +37,45 @@ pub(crate) mod kw {
 macro_rules! keys {
     ($($variant:ident => $kw:ident,)*) => {
         /// One argument name, as written.
-        pub(crate) enum Key {
+        pub(crate) enum ArgName {
             $($variant(kw::$kw),)*
             Crate(Token![crate]),
             Unknown(Ident),
         }
 
-        impl Key {
+        impl ArgName {
             /// The argument name as the user wrote it (without `r#`).
             pub(crate) fn name(&self) -> String {
                 match self {
-                    $(Key::$variant(_) => stringify!($kw).to_owned(),)*
-                    Key::Crate(_) => "crate".to_owned(),
-                    Key::Unknown(ident) => ident.unraw().to_string(),
+                    $(ArgName::$variant(_) => stringify!($kw).to_owned(),)*
+                    ArgName::Crate(_) => "crate".to_owned(),
+                    ArgName::Unknown(ident) => ident.unraw().to_string(),
                 }
             }
 
             pub(crate) fn span(&self) -> Span {
                 match self {
-                    $(Key::$variant(k) => k.span,)*
-                    Key::Crate(k) => k.span,
-                    Key::Unknown(ident) => ident.span(),
+                    $(ArgName::$variant(k) => k.span,)*
+                    ArgName::Crate(k) => k.span,
+                    ArgName::Unknown(ident) => ident.span(),
                 }
             }
         }
 
-        impl Parse for Key {
+        impl Parse for ArgName {
             fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
                 $(
                     if input.peek(kw::$kw) {
-                        return input.parse().map(Key::$variant);
+                        return input.parse().map(ArgName::$variant);
                     }
                 )*
                 if input.peek(Token![crate]) {
-                    return input.parse().map(Key::Crate);
+                    return input.parse().map(ArgName::Crate);
                 }
                 if input.peek(Ident::peek_any) {
-                    return Ident::parse_any(input).map(Key::Unknown);
+                    return Ident::parse_any(input).map(ArgName::Unknown);
                 }
-                Err(input.error("expected an argument of the form `name = value`"))
+                Err(input.error("expected an argument written as `<argument> = <value>`"))
             }
         }
     };
@@ -132,10 +132,10 @@ pub(crate) fn parse_list(
     macro_name: &str,
     valid: &[&str],
     errors: &mut Errors,
-    mut on_arg: impl FnMut(Key, ParseStream<'_>, &mut Errors) -> syn::Result<()>,
+    mut on_arg: impl FnMut(ArgName, ParseStream<'_>, &mut Errors) -> syn::Result<()>,
 ) -> syn::Result<()> {
     while !input.is_empty() {
-        let key: Key = input.parse()?;
+        let key: ArgName = input.parse()?;
         let name = key.name();
         if !valid.contains(&name.as_str()) {
             let list = valid
@@ -145,7 +145,9 @@ pub(crate) fn parse_list(
                 .join(", ");
             return Err(syn::Error::new(
                 key.span(),
-                format!("unknown argument `{name}` for `#[{macro_name}]`; valid arguments are: {list}"),
+                format!(
+                    "unknown argument `{name}` for `#[{macro_name}]`; valid arguments are: {list}"
+                ),
             ));
         }
         if !input.peek(Token![=]) {
@@ -166,12 +168,20 @@ pub(crate) fn parse_list(
 
 /// For a key that `parse_list` let through but the macro does not handle: a bug, reported as an
 /// error rather than a panic.
-pub(crate) fn unexpected(key: &Key) -> syn::Error {
-    syn::Error::new(key.span(), format!("argument `{}` is not handled here", key.name()))
+pub(crate) fn unexpected(key: &ArgName) -> syn::Error {
+    syn::Error::new(
+        key.span(),
+        format!("argument `{}` is not handled here", key.name()),
+    )
 }
 
 /// Stores `value` in `slot` unless the argument was already given.
-pub(crate) fn set_once<T>(slot: &mut Option<T>, key: &Key, value: Option<T>, errors: &mut Errors) {
+pub(crate) fn set_once<T>(
+    slot: &mut Option<T>,
+    key: &ArgName,
+    value: Option<T>,
+    errors: &mut Errors,
+) {
     let Some(value) = value else { return };
     if slot.is_some() {
         errors.push(syn::Error::new(
@@ -183,7 +193,7 @@ pub(crate) fn set_once<T>(slot: &mut Option<T>, key: &Key, value: Option<T>, err
     }
 }
 
-fn expected(input: ParseStream<'_>, key: &Key, what: &str, example: &str) -> syn::Error {
+fn expected(input: ParseStream<'_>, key: &ArgName, what: &str, example: &str) -> syn::Error {
     let name = key.name();
     input.error(format!(
         "`{name}` expects {what}, e.g. `{name} = {example}`"
@@ -191,7 +201,7 @@ fn expected(input: ParseStream<'_>, key: &Key, what: &str, example: &str) -> syn
 }
 
 /// A string literal: `name = "users"`.
-pub(crate) fn lit_str(input: ParseStream<'_>, key: &Key, example: &str) -> syn::Result<LitStr> {
+pub(crate) fn lit_str(input: ParseStream<'_>, key: &ArgName, example: &str) -> syn::Result<LitStr> {
     if input.peek(LitStr) {
         input.parse()
     } else {
@@ -207,7 +217,7 @@ pub(crate) fn lit_str(input: ParseStream<'_>, key: &Key, example: &str) -> syn::
 /// A non-empty string literal without surrounding whitespace, such as a breaker or cache name.
 pub(crate) fn name_str(
     input: ParseStream<'_>,
-    key: &Key,
+    key: &ArgName,
     example: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<LitStr>> {
@@ -248,7 +258,7 @@ impl DurationArg {
 /// Reads a duration literal. `allow_zero` is false where a zero duration makes no sense.
 pub(crate) fn duration(
     input: ParseStream<'_>,
-    key: &Key,
+    key: &ArgName,
     allow_zero: bool,
     errors: &mut Errors,
 ) -> syn::Result<Option<DurationArg>> {
@@ -307,7 +317,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             .replace('_', "")
             .parse()
             .map_err(|_| format!("{:?} is not a number", &rest[..digits]))?;
-        rest = &rest[digits..];
+        rest = rest[digits..].trim_start();
         let unit_len = rest
             .find(|c: char| !c.is_alphabetic())
             .unwrap_or(rest.len());
@@ -321,7 +331,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600 * NANOS_PER_SEC,
             "d" => 86_400 * NANOS_PER_SEC,
             "" if rest.starts_with('.') => {
-                return Err("fractions are not supported (write \"1500ms\" for \"1.5s\")".to_owned())
+                return Err(
+                    "fractions are not supported (write \"1500ms\" for \"1.5s\")".to_owned(),
+                )
             }
             "" => return Err(format!("the number {number} has no unit")),
             other => return Err(format!("unknown unit {other:?}")),
@@ -339,7 +351,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// A negative number, read so the error can point at all of it.
-fn reject_negative(input: ParseStream<'_>, key: &Key) -> syn::Result<()> {
+fn reject_negative(input: ParseStream<'_>, key: &ArgName) -> syn::Result<()> {
     if input.peek(Token![-]) {
         let minus: Token![-] = input.parse()?;
         let rest: Option<proc_macro2::TokenTree> = input.parse().ok();
@@ -354,7 +366,7 @@ fn reject_negative(input: ParseStream<'_>, key: &Key) -> syn::Result<()> {
 /// An integer greater than zero: `threshold = 5`.
 pub(crate) fn positive_int<T>(
     input: ParseStream<'_>,
-    key: &Key,
+    key: &ArgName,
     ty: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<(T, Span)>>
@@ -390,29 +402,36 @@ where
 /// A float of at least `min`: `multiplier = 1.5` (an integer such as `2` is accepted too).
 pub(crate) fn float_at_least(
     input: ParseStream<'_>,
-    key: &Key,
+    key: &ArgName,
     min: f64,
     errors: &mut Errors,
 ) -> syn::Result<Option<(f64, Span)>> {
     let negative = input.peek(Token![-]);
-    let (value, span) = if input.peek(LitFloat) || (negative && input.peek2(LitFloat)) {
-        let minus: Option<Token![-]> = input.parse()?;
-        let lit: LitFloat = input.parse()?;
-        let span = syn::spanned::Spanned::span(&quote!(#minus #lit));
-        let value: f64 = lit.base10_parse()?;
-        (if negative { -value } else { value }, span)
-    } else if input.peek(LitInt) || (negative && input.peek2(LitInt)) {
-        let minus: Option<Token![-]> = input.parse()?;
-        let lit: LitInt = input.parse()?;
-        let span = syn::spanned::Spanned::span(&quote!(#minus #lit));
-        let value: f64 = lit.base10_parse()?;
-        (if negative { -value } else { value }, span)
+    let (is_float, is_int) = if negative {
+        (input.peek2(LitFloat), input.peek2(LitInt))
     } else {
-        return Err(expected(input, key, "a number", "2.0"));
+        (input.peek(LitFloat), input.peek(LitInt))
     };
+    if !is_float && !is_int {
+        return Err(expected(input, key, "a number", "2.0"));
+    }
+    let minus: Option<Token![-]> = input.parse()?;
+    let (magnitude, tokens) = if is_float {
+        let lit: LitFloat = input.parse()?;
+        (lit.base10_parse::<f64>()?, quote!(#minus #lit))
+    } else {
+        let lit: LitInt = input.parse()?;
+        (lit.base10_parse::<f64>()?, quote!(#minus #lit))
+    };
+    let value = if negative { -magnitude } else { magnitude };
+    let span = tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
     if !value.is_finite() || value < min {
-        errors.push(syn::Error::new(
-            span,
+        errors.push(syn::Error::new_spanned(
+            tokens,
             format!("`{}` must be a number of at least {min:?}", key.name()),
         ));
         return Ok(None);
@@ -421,7 +440,7 @@ pub(crate) fn float_at_least(
 }
 
 /// `true` or `false`.
-pub(crate) fn boolean(input: ParseStream<'_>, key: &Key) -> syn::Result<LitBool> {
+pub(crate) fn boolean(input: ParseStream<'_>, key: &ArgName) -> syn::Result<LitBool> {
     if input.peek(LitBool) {
         input.parse()
     } else {
@@ -430,7 +449,7 @@ pub(crate) fn boolean(input: ParseStream<'_>, key: &Key) -> syn::Result<LitBool>
 }
 
 /// A path to a function: `retry_if = is_transient`.
-pub(crate) fn path(input: ParseStream<'_>, key: &Key, example: &str) -> syn::Result<Path> {
+pub(crate) fn path(input: ParseStream<'_>, key: &ArgName, example: &str) -> syn::Result<Path> {
     if input.peek(Ident::peek_any) || input.peek(Token![::]) {
         input.parse()
     } else {
@@ -439,12 +458,15 @@ pub(crate) fn path(input: ParseStream<'_>, key: &Key, example: &str) -> syn::Res
 }
 
 /// `crate = "path"`: where the runtime is, for users who renamed or re-export it.
-pub(crate) fn crate_path(input: ParseStream<'_>, key: &Key) -> syn::Result<Path> {
+pub(crate) fn crate_path(input: ParseStream<'_>, key: &ArgName) -> syn::Result<Path> {
     let lit = lit_str(input, key, "my_runtime")?;
     lit.parse::<Path>().map_err(|_| {
         syn::Error::new(
             lit.span(),
-            format!("{:?} is not a path to the cachex runtime crate", lit.value()),
+            format!(
+                "{:?} is not a path to the cachex runtime crate",
+                lit.value()
+            ),
         )
     })
 }
@@ -452,7 +474,7 @@ pub(crate) fn crate_path(input: ParseStream<'_>, key: &Key) -> syn::Result<Path>
 /// One of a fixed set of words in a string literal: `preset = "conservative"`.
 pub(crate) fn one_of(
     input: ParseStream<'_>,
-    key: &Key,
+    key: &ArgName,
     choices: &[&str],
     errors: &mut Errors,
 ) -> syn::Result<Option<(String, Span)>> {
@@ -468,10 +490,7 @@ pub(crate) fn one_of(
             .join(", ");
         errors.push(syn::Error::new(
             lit.span(),
-            format!(
-                "unknown `{}` {value:?}; expected one of {list}",
-                key.name()
-            ),
+            format!("unknown `{}` {value:?}; expected one of {list}", key.name()),
         ));
         Ok(None)
     }

@@ -10,7 +10,7 @@ use quote::quote;
 use syn::parse::ParseStream;
 use syn::{LitStr, Path};
 
-use crate::args::{self, DurationArg, Errors, Key};
+use crate::args::{self, ArgName, DurationArg, Errors};
 
 pub(crate) const MACRO: &str = "circuit_breaker";
 
@@ -42,31 +42,31 @@ impl Args {
         let mut args = Args::default();
         args::parse_list(input, MACRO, VALID, errors, |key, input, errors| {
             match &key {
-                Key::Name(_) => {
+                ArgName::Name(_) => {
                     let v = args::name_str(input, &key, "user-service", errors)?;
                     args::set_once(&mut args.name, &key, v, errors);
                 }
-                Key::Threshold(_) => {
+                ArgName::Threshold(_) => {
                     let v = args::positive_int(input, &key, "u32", errors)?;
                     args::set_once(&mut args.threshold, &key, v, errors);
                 }
-                Key::Timeout(_) => {
+                ArgName::Timeout(_) => {
                     let v = args::duration(input, &key, false, errors)?;
                     args::set_once(&mut args.timeout, &key, v, errors);
                 }
-                Key::HalfOpenMax(_) => {
+                ArgName::HalfOpenMax(_) => {
                     let v = args::positive_int(input, &key, "u32", errors)?;
                     args::set_once(&mut args.half_open_max, &key, v, errors);
                 }
-                Key::CallTimeout(_) => {
+                ArgName::CallTimeout(_) => {
                     let v = args::duration(input, &key, false, errors)?;
                     args::set_once(&mut args.call_timeout, &key, v, errors);
                 }
-                Key::Preset(_) => {
+                ArgName::Preset(_) => {
                     let v = args::one_of(input, &key, PRESETS, errors)?;
                     args::set_once(&mut args.preset, &key, v, errors);
                 }
-                Key::Crate(_) => {
+                ArgName::Crate(_) => {
                     let v = args::crate_path(input, &key)?;
                     args::set_once(&mut args.krate, &key, Some(v), errors);
                 }

@@ -9,7 +9,7 @@ use quote::quote;
 use syn::parse::ParseStream;
 use syn::{Expr, LitStr, Path};
 
-use crate::args::{self, DurationArg, Errors, Key};
+use crate::args::{self, ArgName, DurationArg, Errors};
 
 pub(crate) const MACRO: &str = "cached";
 
@@ -30,19 +30,19 @@ impl Args {
         let mut args = Args::default();
         args::parse_list(input, MACRO, VALID, errors, |key, input, errors| {
             match &key {
-                Key::Name(_) => {
+                ArgName::Name(_) => {
                     let v = args::name_str(input, &key, "users", errors)?;
                     args::set_once(&mut args.name, &key, v, errors);
                 }
-                Key::Ttl(_) => {
+                ArgName::Ttl(_) => {
                     let v = args::duration(input, &key, false, errors)?;
                     args::set_once(&mut args.ttl, &key, v, errors);
                 }
-                Key::Capacity(_) => {
+                ArgName::Capacity(_) => {
                     let v = args::positive_int(input, &key, "u64", errors)?;
                     args::set_once(&mut args.capacity, &key, v, errors);
                 }
-                Key::Store(_) => {
+                ArgName::Store(_) => {
                     let v = args::name_str(input, &key, "memory", errors)?;
                     if let Some(lit) = &v {
                         if lit.value().chars().any(char::is_whitespace) {
@@ -55,11 +55,11 @@ impl Args {
                     }
                     args::set_once(&mut args.store, &key, v, errors);
                 }
-                Key::Key(_) => {
+                ArgName::Key(_) => {
                     let v: Expr = input.parse()?;
                     args::set_once(&mut args.key, &key, Some(v), errors);
                 }
-                Key::Crate(_) => {
+                ArgName::Crate(_) => {
                     let v = args::crate_path(input, &key)?;
                     args::set_once(&mut args.krate, &key, Some(v), errors);
                 }
@@ -81,7 +81,8 @@ impl Args {
         self.store.as_ref().is_none_or(|s| s.value() == "memory")
     }
 
-    /// The `CacheSite` static.
+    /// The `CacheSite` static, and the declaration that tells the registry about the cache
+    /// before its first call.
     pub(crate) fn statics(
         &self,
         private: &TokenStream,
@@ -104,7 +105,14 @@ impl Args {
             let n = proc_macro2::Literal::u64_suffixed(n);
             quote!(.capacity(#n))
         });
+        let decl = quote::format_ident!("{}_DECL", site);
         quote! {
+            #[#private::linkme::distributed_slice(#private::CACHES)]
+            #[linkme(crate = #private::linkme)]
+            static #decl: #private::CacheDecl = #private::CacheDecl {
+                name: #name,
+                store: #store,
+            };
             static #site: #private::CacheSite = #private::CacheSite::new(#name, #store) #ttl #capacity;
         }
     }

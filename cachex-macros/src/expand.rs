@@ -113,8 +113,10 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     stages.extend(parse_stage(kind, args, &mut errors));
     let mut outer_attrs = Vec::new();
     let mut inner_attrs = Vec::new();
+    let mut consumed = Vec::new();
     for attr in std::mem::take(&mut func.attrs) {
         if let Some(kind) = Kind::of(&attr) {
+            consumed.push(attr.path().clone());
             let tokens = match &attr.meta {
                 Meta::Path(_) => TokenStream::new(),
                 Meta::List(list) => list.tokens.clone(),
@@ -140,6 +142,16 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     // crate keeps compiling and each mistake is reported once.
     func.attrs = outer_attrs.iter().chain(&inner_attrs).cloned().collect();
     if !errors.is_empty() || stages.is_empty() {
+        // Still name the folded attributes, or their imports would be reported unused on top.
+        for path in consumed.iter().rev() {
+            func.block.stmts.insert(
+                0,
+                syn::parse_quote! {
+                    #[allow(unused_imports)]
+                    use #path as _;
+                },
+            );
+        }
         let errors = errors.into_compile_error();
         return quote!(#func #errors);
     }
@@ -147,7 +159,8 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let krate = stages.iter().find_map(Stage::krate);
     let runtime = args::runtime_path(krate);
     let private = quote!(#runtime::__private);
-    let fn_name = proc_macro2::Literal::string(&syn::ext::IdentExt::unraw(&func.sig.ident).to_string());
+    let fn_name =
+        proc_macro2::Literal::string(&syn::ext::IdentExt::unraw(&func.sig.ident).to_string());
     let default_name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
 
     let sites: Vec<Ident> = (0..stages.len())
@@ -181,6 +194,12 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         #(#outer_attrs)*
         #vis #defaultness #sig {
             #(#inner_attrs)*
+            // The attributes folded into this pipeline never expand themselves; naming them here
+            // keeps their imports from being reported as unused.
+            #(
+                #[allow(unused_imports)]
+                use #consumed as _;
+            )*
             #(#statics)*
             #body
         }
@@ -230,6 +249,7 @@ struct Shape {
     /// `: R` for the typed `__ret` binding; none when `R` has an `impl Trait` in it, which a
     /// `let` cannot name.
     ret_annotation: Option<TokenStream>,
+    /// Where type errors about the function's error type are reported: `E` of `Result<T, E>`.
     ret_span: Span,
 }
 
@@ -258,7 +278,7 @@ impl Shape {
         }
 
         let (outcome, ret_span, ret_annotation) = match &sig.output {
-            ReturnType::Default => (Outcome::Plain, sig.paren_token.span.join(), None),
+            ReturnType::Default => (Outcome::Plain, sig.paren_token.span.close(), None),
             ReturnType::Type(_, ty) => {
                 let outcome = match last_segment(ty).as_deref() {
                     Some("Result") => Outcome::Result,
@@ -270,7 +290,7 @@ impl Shape {
                 } else {
                     Some(quote!(: #ty))
                 };
-                (outcome, ty.span(), annotation)
+                (outcome, error_type_span(ty), annotation)
             }
         };
         let ret_annotation = match &sig.output {
@@ -282,20 +302,21 @@ impl Shape {
             let which = first(&|k| k != Kind::Cached);
             let found = match &sig.output {
                 ReturnType::Default => "`()`".to_owned(),
-                ReturnType::Type(_, ty) => format!("`{}`", ty.to_token_stream()),
+                ReturnType::Type(_, ty) => format!("`{}`", type_text(ty)),
             };
             let extra = if which == breaker::MACRO {
                 " with `E: From<cachex_runtime::Error>`, so a rejection can be returned"
             } else {
                 ", so it can tell a failure from a success"
             };
-            errors.push(syn::Error::new(
-                ret_span,
-                format!(
-                    "`#[{which}]` needs a function that returns `Result<T, E>`{extra}; this one \
-                     returns {found}"
-                ),
-            ));
+            let message = format!(
+                "`#[{which}]` needs a function that returns `Result<T, E>`{extra}; this one \
+                 returns {found}"
+            );
+            errors.push(match &sig.output {
+                ReturnType::Default => syn::Error::new(ret_span, message),
+                ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
+            });
         }
 
         if has(Kind::Cached) {
@@ -390,6 +411,41 @@ impl Shape {
             }
         }
     }
+}
+
+/// A type as the user would write it, for messages.
+fn type_text(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" :: ", "::"),
+        (" ,", ","),
+        ("& ", "&"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// The span of `E` in `Result<T, E>`, or of the whole type when `E` is not written out.
+fn error_type_span(ty: &Type) -> Span {
+    if let Type::Path(tp) = peel(ty) {
+        if let Some(syn::PathArguments::AngleBracketed(args)) =
+            tp.path.segments.last().map(|s| &s.arguments)
+        {
+            let mut types = args.args.iter().filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            });
+            if let (Some(_), Some(e)) = (types.next(), types.next()) {
+                return e.span();
+            }
+        }
+    }
+    ty.span()
 }
 
 /// The last path segment of a type as written (`Result` in `std::io::Result<T>`).
@@ -623,6 +679,8 @@ impl Gen<'_> {
             async #capture {
                 #(#moves)*
                 let #ret #annotation = #block;
+                // Unreachable when the body always returns early.
+                #[allow(unreachable_code)]
                 #ret
             }
         }
@@ -632,12 +690,19 @@ impl Gen<'_> {
     fn unwrap_call_error(&self, expr: TokenStream) -> TokenStream {
         let p = self.private;
         let (v, e) = (hyg("__cachex_v"), hyg("__cachex_e"));
-        let from = quote_spanned!(self.shape.ret_span=> ::core::convert::From::from);
+        // Spanned at `E`, so a missing `From<Error>` is reported at the user's error type.
+        let e_at_type = Ident::new(
+            "__cachex_e",
+            Span::mixed_site().located_at(self.shape.ret_span),
+        );
+        let from = quote_spanned! {self.shape.ret_span=>
+            ::core::result::Result::Err(::core::convert::From::from(#e_at_type))
+        };
         quote! {
             match #expr {
                 ::core::result::Result::Ok(#v) => ::core::result::Result::Ok(#v),
-                ::core::result::Result::Err(#p::CallError::Rejected(#e)) => {
-                    ::core::result::Result::Err(#from(#e))
+                ::core::result::Result::Err(#p::CallError::Rejected(#e_at_type)) => {
+                    #from
                 }
                 ::core::result::Result::Err(#p::CallError::Inner(#e)) => {
                     ::core::result::Result::Err(#e)
@@ -653,8 +718,10 @@ impl Gen<'_> {
         quote! {
             match #expr {
                 ::core::result::Result::Ok(#v) => ::core::result::Result::Ok(#v),
-                ::core::result::Result::Err(#p::CallError::Rejected(#e))
-                | ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Rejected(#e))) => {
+                ::core::result::Result::Err(#p::CallError::Rejected(#e)) => {
+                    ::core::result::Result::Err(#p::CallError::Rejected(#e))
+                }
+                ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Rejected(#e))) => {
                     ::core::result::Result::Err(#p::CallError::Rejected(#e))
                 }
                 ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Inner(#e))) => {

@@ -9,7 +9,7 @@ use quote::quote;
 use syn::parse::ParseStream;
 use syn::{LitBool, LitStr, Path};
 
-use crate::args::{self, DurationArg, Errors, Key};
+use crate::args::{self, ArgName, DurationArg, Errors};
 
 pub(crate) const MACRO: &str = "retry";
 
@@ -41,35 +41,35 @@ impl Args {
         let mut args = Args::default();
         args::parse_list(input, MACRO, VALID, errors, |key, input, errors| {
             match &key {
-                Key::Policy(_) => {
+                ArgName::Policy(_) => {
                     let v = args::name_str(input, &key, "default", errors)?;
                     args::set_once(&mut args.policy, &key, v, errors);
                 }
-                Key::MaxAttempts(_) => {
+                ArgName::MaxAttempts(_) => {
                     let v = args::positive_int(input, &key, "u32", errors)?;
                     args::set_once(&mut args.max_attempts, &key, v, errors);
                 }
-                Key::InitialDelay(_) => {
+                ArgName::InitialDelay(_) => {
                     let v = args::duration(input, &key, true, errors)?;
                     args::set_once(&mut args.initial_delay, &key, v, errors);
                 }
-                Key::MaxDelay(_) => {
+                ArgName::MaxDelay(_) => {
                     let v = args::duration(input, &key, true, errors)?;
                     args::set_once(&mut args.max_delay, &key, v, errors);
                 }
-                Key::Multiplier(_) => {
+                ArgName::Multiplier(_) => {
                     let v = args::float_at_least(input, &key, 1.0, errors)?;
                     args::set_once(&mut args.multiplier, &key, v, errors);
                 }
-                Key::Jitter(_) => {
+                ArgName::Jitter(_) => {
                     let v = args::boolean(input, &key)?;
                     args::set_once(&mut args.jitter, &key, Some(v), errors);
                 }
-                Key::RetryIf(_) => {
+                ArgName::RetryIf(_) => {
                     let v = args::path(input, &key, "is_transient")?;
                     args::set_once(&mut args.retry_if, &key, Some(v), errors);
                 }
-                Key::Crate(_) => {
+                ArgName::Crate(_) => {
                     let v = args::crate_path(input, &key)?;
                     args::set_once(&mut args.krate, &key, Some(v), errors);
                 }

@@ -10,6 +10,8 @@ pub use linkme;
 use crate::retry::Backoff;
 pub use crate::{BreakerConfig, CallError, CircuitBreaker, Error, Policy};
 
+pub use crate::cache::private::*;
+
 /// Every `#[circuit_breaker]` function adds its declaration here at link time, so the registry
 /// knows each declared breaker's configuration before the function is first called.
 #[linkme::distributed_slice]
@@ -22,6 +24,21 @@ pub struct BreakerDecl {
     pub name: &'static str,
     /// Declared configuration.
     pub config: BreakerConfig,
+}
+
+/// Every `#[cached]` function adds its declaration here at link time, so that
+/// `registry().cache_stats(name)` and `registry().clear_cache(name)` know the cache (and the
+/// store it lives in) before the function is first called.
+#[linkme::distributed_slice]
+pub static CACHES: [CacheDecl];
+
+/// One `#[cached]` declaration.
+#[derive(Debug)]
+pub struct CacheDecl {
+    /// Cache name.
+    pub name: &'static str,
+    /// Name of the store it uses.
+    pub store: &'static str,
 }
 
 /// The default breaker configuration, usable in a `static`.

@@ -23,4 +23,5 @@ pub use store::{BoxFuture, MemoryStore, Store};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};
 
-// The attribute macros are re-exported here once `cachex-macros` provides them.
+#[cfg(feature = "macros")]
+pub use cachex_macros::{cached, circuit_breaker, retry};

@@ -196,6 +196,17 @@ impl Registry {
         self.caches.set_store(name, Arc::new(store));
     }
 
+    /// The store registered as `name` ("memory" always exists).
+    ///
+    /// ```
+    /// use cachex_runtime::registry;
+    /// assert!(registry().store("memory").is_some());
+    /// assert!(registry().store("no-such-store").is_none());
+    /// ```
+    pub fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
+        self.caches.store(name)
+    }
+
     /// Hits and misses of the cache `cache` (a `#[cached]` name), `None` if no such cache has
     /// been used.
     ///

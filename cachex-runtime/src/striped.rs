@@ -150,19 +150,11 @@ impl<const N: usize> Striped<N> {
 
 /// One striped counter.
 #[derive(Debug)]
-pub(crate) struct Counter {
-    counts: Striped<1>,
-    /// The sum at the last reset. Owners write their stripes without a read-modify-write, so a
-    /// reset cannot zero them from another thread; it moves the baseline instead.
-    base: AtomicU64,
-}
+pub(crate) struct Counter(Striped<1>);
 
 impl Default for Counter {
     fn default() -> Self {
-        Counter {
-            counts: Striped::new(),
-            base: AtomicU64::new(0),
-        }
+        Counter(Striped::new())
     }
 }
 
@@ -170,17 +162,12 @@ impl Counter {
     /// Adds `n` on this thread's stripe.
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        self.counts.add(0, n);
+        self.0.add(0, n);
     }
 
-    /// The total over all stripes since the last reset.
+    /// The total over all stripes.
     pub(crate) fn sum(&self) -> u64 {
-        self.counts.sum(0).wrapping_sub(self.base.load(Relaxed))
-    }
-
-    /// Back to zero.
-    pub(crate) fn reset(&self) {
-        self.base.store(self.counts.sum(0), Relaxed);
+        self.0.sum(0)
     }
 }
 
@@ -231,15 +218,5 @@ mod tests {
             }
         }
         assert_eq!(c.sum(0), 4 * stripe_count() as u64 * 3 * 5_000);
-    }
-
-    #[test]
-    fn counter_reset_moves_the_baseline() {
-        let c = Counter::default();
-        c.add(5);
-        c.reset();
-        assert_eq!(c.sum(), 0);
-        c.add(2);
-        assert_eq!(c.sum(), 2);
     }
 }

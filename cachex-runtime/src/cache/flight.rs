@@ -51,7 +51,11 @@ impl<K: Hash + Eq + Clone, V> Flights<K, V> {
     /// Joins the flight of `key`, or starts one. `recheck` runs under the map lock when there is
     /// no flight: a leader stores its value before it leaves the map, so a value published by a
     /// flight that just finished is seen here instead of running the body again.
-    pub(crate) fn join<H>(&self, key: &K, recheck: impl FnOnce() -> Option<H>) -> Join<'_, K, V, H> {
+    pub(crate) fn join<H>(
+        &self,
+        key: &K,
+        recheck: impl FnOnce() -> Option<H>,
+    ) -> Join<'_, K, V, H> {
         let mut map = lock(&self.map);
         if let Some(rx) = map.get(key) {
             return Join::Follow(rx.clone());

@@ -395,6 +395,13 @@ impl Default for Caches {
     }
 }
 
+/// The `#[cached]` declarations of cache `name`.
+fn declarations(name: &str) -> impl Iterator<Item = &'static crate::__private::CacheDecl> + '_ {
+    crate::__private::CACHES
+        .iter()
+        .filter(move |d| d.name == name)
+}
+
 impl Caches {
     /// Registers (or replaces) the store called `name`.
     pub(crate) fn set_store(&self, name: &str, store: Arc<dyn Store>) {
@@ -414,9 +421,12 @@ impl Caches {
         Arc::clone(write(&self.names).entry(name.to_owned()).or_default())
     }
 
-    /// Statistics of cache `name`; `None` for a name no cache has used yet.
+    /// Statistics of cache `name`; zeros for a declared cache not used yet, `None` for a name
+    /// no cache has.
     pub(crate) fn cache_stats(&self, cache: &str) -> Option<CacheStats> {
-        let entry = read(&self.names).get(cache).cloned()?;
+        let Some(entry) = read(&self.names).get(cache).cloned() else {
+            return declarations(cache).next().map(|_| CacheStats::default());
+        };
         let mut stats = CacheStats {
             hits: entry.hits.sum(),
             misses: entry.misses.sum(),
@@ -434,18 +444,31 @@ impl Caches {
     /// Empties cache `name`: the in-memory maps of its `#[cached]` functions, and its keys
     /// (`<name>:*`) in every store it has used. An unknown name is not an error.
     pub(crate) async fn clear_cache(&self, cache: &str) -> Result<(), Error> {
-        let Some(entry) = read(&self.names).get(cache).cloned() else {
-            return Ok(());
-        };
-        let mut stores: Vec<Arc<dyn Store>> = lock(&entry.stores).clone();
-        for site in lock(&entry.sites).iter() {
-            if let Some(local) = site.local_ops() {
-                local.clear();
+        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+        let mut add = |store: Arc<dyn Store>| {
+            if !stores.iter().any(|s| Arc::ptr_eq(s, &store)) {
+                stores.push(store);
             }
-            if site.uses_store() {
-                if let Some(store) = self.store(site.store_name()) {
-                    if !stores.iter().any(|s| Arc::ptr_eq(s, &store)) {
-                        stores.push(store);
+        };
+        // Declared store-backed caches are cleared in their store even before (or without) a
+        // call in this process: another process may have filled them.
+        for decl in declarations(cache).filter(|d| d.store != "memory") {
+            if let Some(store) = self.store(decl.store) {
+                add(store);
+            }
+        }
+        let entry = read(&self.names).get(cache).cloned();
+        if let Some(entry) = entry {
+            for store in lock(&entry.stores).iter() {
+                add(Arc::clone(store));
+            }
+            for site in lock(&entry.sites).iter() {
+                if let Some(local) = site.local_ops() {
+                    local.clear();
+                }
+                if site.uses_store() {
+                    if let Some(store) = self.store(site.store_name()) {
+                        add(store);
                     }
                 }
             }

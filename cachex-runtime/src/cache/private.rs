@@ -15,8 +15,13 @@ use serde::Serialize;
 use super::flight::{self, Flights, Join};
 use super::local::{Erased, LocalMap, LocalOps};
 use super::{decode, encode, NameEntry};
+use crate::Store;
 
 /// Entries a memory-backed `#[cached]` function keeps when it gives no `capacity`.
+///
+/// ```
+/// assert_eq!(cachex_runtime::__private::DEFAULT_CAPACITY, 10_000);
+/// ```
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 
 /// Which results of a function are cached: `Ok` of a `Result`, `Some` of an `Option`, and
@@ -96,6 +101,12 @@ struct Remote {
 
 /// One `#[cached]` function: its name, store, TTL and capacity, and (created on the first call)
 /// its typed in-memory map or its single-flight table for a store.
+///
+/// The site registers itself under its name in the registry on its first call; from then on
+/// `registry().cache_stats(name)` counts its hits and misses and `registry().clear_cache(name)`
+/// empties it. In memory, at most `capacity` entries are kept (default [`DEFAULT_CAPACITY`]);
+/// past that the oldest insertions are evicted first (a hit records nothing, so recency is not
+/// tracked). TTLs run on tokio's clock.
 ///
 /// ```
 /// use cachex_runtime::__private::{CacheSite, Duration};
@@ -227,6 +238,12 @@ impl CacheSite {
     /// The memory path: a typed, per-function map (no serialisation), single-flight per key.
     /// `compute` is dropped unpolled on a hit.
     ///
+    /// A hit takes no lock and writes no shared memory (the hit counter is striped per thread);
+    /// it reads the clock only when the site has a TTL. Concurrent misses of one key run
+    /// `compute` once; if that result is not cacheable, or the caller running it is cancelled,
+    /// one of the waiting callers runs its own `compute` next. (So a body that calls its own
+    /// function with the same key waits for itself: that recursion never finishes.)
+    ///
     /// ```
     /// use cachex_runtime::__private::CacheSite;
     ///
@@ -256,12 +273,20 @@ impl CacheSite {
             map.stats.hits.add(1);
             return R::from_cached(v);
         }
-        memory_miss(map, key, compute).await
+        // Boxed so the hit path's future stays small: a miss costs far more than the allocation.
+        Box::pin(memory_miss(map, key, compute)).await
     }
 
     /// The store path with the default key (the arguments, `Serialize`), encoded as JSON; a key
     /// JSON cannot express (a map with non-string keys) falls back to `#` + hex MessagePack.
     /// The store is looked up by name at call time; the store key is `<name>:<encoded key>`.
+    ///
+    /// A hit costs one store read. After a miss the callers of one key join a single flight: the
+    /// leader reads once more (a flight may have just written the value), runs `compute` and
+    /// writes a cacheable value back; the others get that value. The call never fails because
+    /// of the store: a failed read runs `compute` and skips the write-back (so a down or slow
+    /// store is waited on once per call), a value that does not decode is a miss and is
+    /// overwritten, and an unregistered store name is reported once through `tracing`.
     ///
     /// ```
     /// use cachex_runtime::__private::CacheSite;
@@ -343,6 +368,13 @@ impl CacheSite {
         };
         let key = format!("{}:{key}", self.name);
 
+        // A hit costs one store read and no flight bookkeeping.
+        let first = self.read::<R::Value>(&*store, &key).await;
+        if let Read::Hit(v) = first {
+            stats.hits.add(1);
+            return R::from_cached(v);
+        }
+
         let leader = loop {
             match remote.flights.join(&key, || None::<Infallible>) {
                 Join::Lead(leader) => break leader,
@@ -358,24 +390,23 @@ impl CacheSite {
                             return R::from_cached(v);
                         }
                     }
+                    // The leader had nothing to share: start over (one waiter leads next).
                 }
             }
         };
 
-        match store.get(&key).await {
-            Ok(Some(bytes)) => {
-                if let Some(v) = decode::<R::Value>(&bytes) {
-                    stats.hits.add(1);
+        // A flight that finished between the first read and `join` has written the value: read
+        // again, but only after a clean miss, so a failing or slow store is waited on once.
+        if matches!(first, Read::Miss) {
+            if let Read::Hit(v) = self.read::<R::Value>(&*store, &key).await {
+                stats.hits.add(1);
+                if let Ok(bytes) = encode(&v) {
                     leader.finish(Some((bytes.into(), true)));
-                    return R::from_cached(v);
                 }
-                // `decode` logged why; the value is overwritten below.
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(cache = self.name, error = %e, "cachex: store read failed; running the function");
+                return R::from_cached(v);
             }
         }
+
         stats.misses.add(1);
         let out = compute.await;
         let bytes = match out.cacheable().map(encode) {
@@ -390,12 +421,40 @@ impl CacheSite {
                 return out;
             }
         };
-        if let Err(e) = store.set(&key, &bytes, self.ttl).await {
-            tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
+        // After a failed read the store is not waited on a second time: the call stays within
+        // one store operation's bound while the store is down or slow.
+        if !matches!(first, Read::Failed) {
+            if let Err(e) = store.set(&key, &bytes, self.ttl).await {
+                tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
+            }
         }
         leader.finish(Some((bytes.into(), false)));
         out
     }
+
+    /// One store read, classified. Failures and undecodable values are logged at debug level.
+    async fn read<V: DeserializeOwned>(&self, store: &dyn Store, key: &str) -> Read<V> {
+        match store.get(key).await {
+            // `decode` logs why a value does not decode; it is overwritten after the body runs.
+            Ok(Some(bytes)) => decode(&bytes).map_or(Read::Undecodable, Read::Hit),
+            Ok(None) => Read::Miss,
+            Err(e) => {
+                tracing::debug!(cache = self.name, error = %e, "cachex: store read failed; running the function");
+                Read::Failed
+            }
+        }
+    }
+}
+
+/// What a store read found.
+enum Read<V> {
+    Hit(V),
+    /// Nothing under the key.
+    Miss,
+    /// A value that does not decode (garbage, another format version, another type).
+    Undecodable,
+    /// The store failed (or timed out).
+    Failed,
 }
 
 /// The memory path after a miss: join or lead the key's flight.
