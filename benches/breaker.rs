@@ -2,17 +2,18 @@
 //! (issue 5). Each group's figures are only compared with each other: ratios, not absolutes.
 //!
 //! - `breaker_closed`: one call of a future that returns `Ok` at once, through a CLOSED breaker;
-//!   `direct` awaits the same future with no breaker (the overhead baseline).
+//!   `direct` awaits the same future with no breaker (the overhead baseline), `cachex_macro` is a
+//!   `#[circuit_breaker]` function, `cachex` is `CircuitBreaker::call`.
 //! - `breaker_open`: one rejected call of an OPEN breaker (tripped by failures, long timeout);
 //!   `cachex_forced` is a breaker pinned by `force_open` (no deadline, so no clock read).
 //!   `cachex_parts/*` split the cachex rejection into the costs the contract imposes.
 //! - `breaker_threads`: aggregate time per closed call with 1 and 2 OS threads hammering one
-//!   shared breaker (each thread drives its own current-thread runtime); 2 threads scale when
-//!   their time per call is below half of... see BENCHMARKS.md: scaling = t(1 thread) / t(2 threads).
+//!   shared breaker (each thread drives its own current-thread runtime);
+//!   scaling = t(1 thread) / t(2 threads), where 2.0 is perfect.
 
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cachex_runtime::__private::{breaker_run, BreakerSite};
 use cachex_runtime::{BreakerConfig, CircuitBreaker};
@@ -20,12 +21,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::futures::CircuitBreaker as _;
 use recloser::{AsyncRecloser, Recloser};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+mod support;
+use support::{rt, threaded};
 
 #[inline(always)]
 async fn ok_now() -> Result<u64, ()> {
@@ -53,6 +50,11 @@ fn recloser_breaker() -> AsyncRecloser {
     )
 }
 
+#[cachex_runtime::circuit_breaker(name = "bench.breaker.macro")]
+async fn guarded() -> Result<u64, cachex_runtime::Error> {
+    Ok(black_box(1))
+}
+
 static SITE: BreakerSite = BreakerSite::new("bench.breaker.site");
 
 fn closed(c: &mut Criterion) {
@@ -65,6 +67,9 @@ fn closed(c: &mut Criterion) {
     // Every subject is awaited inside an `async` block, as a function body would await it (and
     // so that all pay the same for handing their result out of a nested future).
     g.bench_function("direct", |b| b.to_async(&rt).iter(|| async { ok_now().await }));
+    g.bench_function("cachex_macro", |b| {
+        b.to_async(&rt).iter(|| async { guarded().await })
+    });
     g.bench_function("cachex", |b| {
         b.to_async(&rt).iter(|| async { cx.call(ok_now).await })
     });
@@ -139,38 +144,6 @@ impl RejectsNow for CircuitBreaker {
     fn call_rejects_now(&self, rt: &tokio::runtime::Runtime) -> bool {
         rt.block_on(async { self.call(ok_now).await.is_err() })
     }
-}
-
-/// Time per call when `threads` threads each make `iters` calls of `call` at once, measured from
-/// the moment all are ready to the moment the last one is done: the aggregate time per call.
-fn threaded<F, Fut>(threads: usize, iters: u64, call: F) -> Duration
-where
-    F: Fn() -> Fut + Sync,
-    Fut: std::future::Future,
-{
-    let barrier = Barrier::new(threads);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (barrier, call) = (&barrier, &call);
-                s.spawn(move || {
-                    let rt = rt();
-                    rt.block_on(async {
-                        barrier.wait();
-                        let t0 = Instant::now();
-                        for _ in 0..iters {
-                            black_box(call().await);
-                        }
-                        (t0, Instant::now())
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let start = spans.iter().map(|s| s.0).min().unwrap();
-    let end = spans.iter().map(|s| s.1).max().unwrap();
-    (end - start) / threads as u32
 }
 
 fn threads(c: &mut Criterion) {
