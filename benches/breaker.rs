@@ -66,7 +66,9 @@ fn closed(c: &mut Criterion) {
 
     // Every subject is awaited inside an `async` block, as a function body would await it (and
     // so that all pay the same for handing their result out of a nested future).
-    g.bench_function("direct", |b| b.to_async(&rt).iter(|| async { ok_now().await }));
+    g.bench_function("direct", |b| {
+        b.to_async(&rt).iter(|| async { ok_now().await })
+    });
     g.bench_function("cachex_macro", |b| {
         b.to_async(&rt).iter(|| async { guarded().await })
     });
@@ -129,7 +131,8 @@ fn open(c: &mut Criterion) {
         b.iter(|| black_box(black_box(&name).clone()))
     });
     g.bench_function("cachex_parts/tokio_now", |b| {
-        b.to_async(&rt).iter(|| async { black_box(tokio::time::Instant::now()) })
+        b.to_async(&rt)
+            .iter(|| async { black_box(tokio::time::Instant::now()) })
     });
     g.bench_function("cachex_parts/std_now", |b| {
         b.iter(|| black_box(std::time::Instant::now()))
@@ -148,7 +151,10 @@ impl RejectsNow for CircuitBreaker {
 
 fn threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_threads");
-    let cx = Arc::new(CircuitBreaker::new("bench.threads", BreakerConfig::default()));
+    let cx = Arc::new(CircuitBreaker::new(
+        "bench.threads",
+        BreakerConfig::default(),
+    ));
     let rc = recloser_breaker();
     let fs = failsafe_breaker();
     for n in [1usize, 2] {
@@ -173,6 +179,17 @@ fn footprint(_: &mut Criterion) {
         b.footprint(),
         std::mem::size_of::<CircuitBreaker>()
     );
+    // For scripts/bench-table, next to criterion's own output.
+    let dir = std::path::PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("criterion");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(
+            dir.join("breaker_footprint.txt"),
+            format!("{} bytes, name \"user-service\"\n", b.footprint()),
+        );
+    }
     println!(
         "future sizes: call {} bytes, breaker_run {} bytes, result {} bytes",
         std::mem::size_of_val(&b.call(ok_now)),

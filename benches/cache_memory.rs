@@ -61,9 +61,7 @@ fn hits(c: &mut Criterion) {
     g.bench_function("cached", |b| {
         b.to_async(&rt).iter(|| cached_user(black_box(KEY)))
     });
-    g.bench_function("moka_sync", |b| {
-        b.iter(|| moka_sync.get(&black_box(KEY)))
-    });
+    g.bench_function("moka_sync", |b| b.iter(|| moka_sync.get(&black_box(KEY))));
     g.bench_function("moka_future", |b| {
         b.to_async(&rt)
             .iter(|| async { moka_future.get(&black_box(KEY)).await })
@@ -82,9 +80,7 @@ fn hits(c: &mut Criterion) {
             b.iter_custom(|iters| threaded(n, iters, || cached_user(black_box(KEY))))
         });
         g.bench_function(format!("moka_sync/{n}"), |b| {
-            b.iter_custom(|iters| {
-                threaded(n, iters, || async { moka_sync.get(&black_box(KEY)) })
-            })
+            b.iter_custom(|iters| threaded(n, iters, || async { moka_sync.get(&black_box(KEY)) }))
         });
         g.bench_function(format!("rwlock_hashmap/{n}"), |b| {
             b.iter_custom(|iters| {
