@@ -109,7 +109,12 @@ fn claim_slot() -> usize {
 
 impl<const N: usize> Striped<N> {
     pub(crate) fn new() -> Self {
-        const { assert!(N <= 4, "a stripe holds at most 4 owned and 4 shared counters") };
+        const {
+            assert!(
+                N <= 4,
+                "a stripe holds at most 4 owned and 4 shared counters"
+            )
+        };
         let stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
         Striped { stripes }
     }
