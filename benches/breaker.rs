@@ -31,7 +31,7 @@ async fn ok_now() -> Result<u64, ()> {
 
 #[inline(always)]
 async fn err_now() -> Result<u64, ()> {
-    Err(black_box(()))
+    black_box(Err(()))
 }
 
 fn failsafe_breaker() -> impl failsafe::futures::CircuitBreaker + Clone {
@@ -50,8 +50,21 @@ fn recloser_breaker() -> AsyncRecloser {
     )
 }
 
+/// An application error type, as a user would have.
+#[derive(Debug)]
+#[allow(dead_code)]
+enum AppError {
+    Breaker(cachex_runtime::Error),
+}
+
+impl From<cachex_runtime::Error> for AppError {
+    fn from(e: cachex_runtime::Error) -> Self {
+        AppError::Breaker(e)
+    }
+}
+
 #[cachex_runtime::circuit_breaker(name = "bench.breaker.macro")]
-async fn guarded() -> Result<u64, cachex_runtime::Error> {
+async fn guarded() -> Result<u64, AppError> {
     Ok(black_box(1))
 }
 

@@ -167,8 +167,7 @@ fn redis_benchmark(server: &RedisServer, value_len: usize) {
     // `-q` prints one "GET: 101010.10 requests per second, ..." line per test, with \r progress.
     let get = text
         .split(['\r', '\n'])
-        .filter(|l| l.starts_with("GET:"))
-        .last()
+        .rfind(|l| l.starts_with("GET:"))
         .unwrap_or("")
         .to_owned();
     println!("redis-benchmark -t get -c 64 -d {value_len}: {get}");
