@@ -285,6 +285,7 @@ fn next(w: u64, state: u64, forced: bool, consec: u64) -> u64 {
 const REQUESTS: usize = 0;
 const SUCCESSES: usize = 1;
 const REJECTIONS: usize = 2;
+const FAILURES: usize = 3;
 
 const NO_CALL_TIMEOUT: u64 = u64::MAX;
 
@@ -349,8 +350,8 @@ pub struct CircuitBreaker {
     /// End of the current OPEN period, in nanoseconds from [`origin`].
     open_until: AtomicU64,
     trial: Mutex<Trial>,
-    counts: Striped<3>,
-    failures: AtomicU64,
+    /// Requests, successes, rejections and failures, striped per thread.
+    counts: Striped<4>,
     timeouts: AtomicU64,
     /// Unix nanoseconds of the last failure, 0 for none.
     last_failure: AtomicU64,
@@ -419,7 +420,6 @@ impl CircuitBreaker {
             open_until: AtomicU64::new(0),
             trial: Mutex::new(Trial::default()),
             counts: Striped::new(),
-            failures: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
         };
@@ -506,7 +506,7 @@ impl CircuitBreaker {
             state: self.state(),
             total_requests: self.counts.sum(REQUESTS),
             total_successes: self.counts.sum(SUCCESSES),
-            total_failures: self.failures.load(Relaxed),
+            total_failures: self.counts.sum(FAILURES),
             total_timeouts: self.timeouts.load(Relaxed),
             total_rejections: self.counts.sum(REJECTIONS),
             consecutive_failures: consec(w),
@@ -802,7 +802,7 @@ impl CircuitBreaker {
 
     #[cold]
     fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool) {
-        self.failures.fetch_add(1, Relaxed);
+        self.counts.incr(FAILURES);
         if timed_out {
             self.timeouts.fetch_add(1, Relaxed);
         }
