@@ -2,7 +2,7 @@
 //! (sync and future caches) and a plain `RwLock<HashMap>` get + clone, in the same run (issue 5).
 //!
 //! Every subject answers the same hit: a `u64` key, a small `Clone` struct value, the clone
-//! included. `cache_memory_threads` runs 1 and 2 OS threads on one hot key of one cache;
+//! included. `cachex_ttl` is a site with a TTL (its hits read the clock). `cache_memory_threads` runs 1 and 2 OS threads on one hot key of one cache;
 //! scaling = t(1 thread) / t(2 threads), where 2.0 is perfect.
 
 use std::collections::HashMap;
@@ -34,6 +34,12 @@ async fn cachex_user(id: u64) -> User {
     load(id)
 }
 
+/// The same with a TTL: a hit then also reads the clock to check the entry's expiry.
+#[cachex_runtime::cached(name = "bench.users.ttl", ttl = "1h")]
+async fn cachex_user_ttl(id: u64) -> User {
+    load(id)
+}
+
 #[cached::proc_macro::cached]
 async fn cached_user(id: u64) -> User {
     load(id)
@@ -51,12 +57,16 @@ fn hits(c: &mut Criterion) {
     rt.block_on(async {
         moka_future.insert(KEY, load(KEY)).await;
         cachex_user(KEY).await;
+        cachex_user_ttl(KEY).await;
         cached_user(KEY).await;
     });
 
     let mut g = c.benchmark_group("cache_memory_hit");
     g.bench_function("cachex", |b| {
         b.to_async(&rt).iter(|| cachex_user(black_box(KEY)))
+    });
+    g.bench_function("cachex_ttl", |b| {
+        b.to_async(&rt).iter(|| cachex_user_ttl(black_box(KEY)))
     });
     g.bench_function("cached", |b| {
         b.to_async(&rt).iter(|| cached_user(black_box(KEY)))
