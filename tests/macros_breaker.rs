@@ -251,3 +251,20 @@ fn futures_are_send() {
     let client = Client { calls: 0, base: 0 };
     assert_send(client.by_ref(1));
 }
+
+// Regression: with `cachex_runtime::Error` itself as the error type, the rejection's `From`
+// conversion is the identity; the generated code must not trip clippy's `useless_conversion`
+// (CI runs clippy with -D warnings over this file).
+#[circuit_breaker(name = "macros.breaker.runtime-error")]
+async fn runtime_error(n: u32) -> Result<u32, Error> {
+    Ok(n)
+}
+
+#[tokio::test]
+async fn the_runtime_error_itself_as_error_type() {
+    assert_eq!(runtime_error(2).await.unwrap(), 2);
+    registry()
+        .breaker("macros.breaker.runtime-error")
+        .force_open();
+    assert!(runtime_error(2).await.unwrap_err().is_circuit_open());
+}

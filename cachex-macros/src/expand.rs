@@ -695,8 +695,13 @@ impl Gen<'_> {
             "__cachex_e",
             Span::mixed_site().located_at(self.shape.ret_span),
         );
+        // With `E = cachex_runtime::Error` itself the conversion is the identity, which clippy
+        // would report in the user's code.
+        let converted = hyg("__cachex_converted");
         let from = quote_spanned! {self.shape.ret_span=>
-            ::core::result::Result::Err(::core::convert::From::from(#e_at_type))
+            #[allow(clippy::useless_conversion)]
+            let #converted = ::core::result::Result::Err(::core::convert::From::from(#e_at_type));
+            #converted
         };
         quote! {
             match #expr {
