@@ -592,20 +592,11 @@ impl CircuitBreaker {
         Fut: Future<Output = Result<T, E>>,
     {
         let w = self.admit_word();
-        if st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT {
+        if self.is_plain_closed(w) {
             // The hot path, kept apart from `run` so it builds no ticket and no timeout state,
-            // and written out here rather than awaited through another future so the result is
-            // not copied once more through a nested future's state.
-            return match f().await {
-                Ok(v) => {
-                    self.closed_success(gen(w));
-                    Ok(v)
-                }
-                Err(e) => {
-                    self.on_failure(Ticket::Closed(gen(w)), false);
-                    Err(CallError::Inner(e))
-                }
-            };
+            // and awaited here rather than through another future so the result is not copied
+            // once more through a nested future's state.
+            return self.closed_outcome(w, f().await);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
@@ -621,27 +612,39 @@ impl CircuitBreaker {
     where
         Fut: Future<Output = Result<T, E>>,
     {
+        // The same steps as `call`, with the future in hand (written out again rather than
+        // delegating, which would nest one more future on the hot path).
         let w = self.admit_word();
-        if st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT {
-            // As in `call`: a call admitted while CLOSED with no deadline has nothing to undo
-            // if it is cancelled.
-            return match fut.await {
-                Ok(v) => {
-                    self.closed_success(gen(w));
-                    Ok(v)
-                }
-                Err(e) => {
-                    self.on_failure(Ticket::Closed(gen(w)), false);
-                    Err(CallError::Inner(e))
-                }
-            };
+        if self.is_plain_closed(w) {
+            return self.closed_outcome(w, fut.await);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
-            // The error is built here, in place, rather than moved out through a `Result`.
             Err(retry_after) => return Err(CallError::Rejected(self.open_error(retry_after))),
         };
         self.run(ticket, fut).await
+    }
+
+    /// CLOSED with no call deadline: the call has nothing to set up and, if cancelled, nothing
+    /// to undo.
+    #[inline]
+    fn is_plain_closed(&self, w: u64) -> bool {
+        st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
+    }
+
+    /// Records the outcome of a call admitted while CLOSED against word `w`.
+    #[inline]
+    fn closed_outcome<T, E>(&self, w: u64, r: Result<T, E>) -> Result<T, CallError<E>> {
+        match r {
+            Ok(v) => {
+                self.closed_success(gen(w));
+                Ok(v)
+            }
+            Err(e) => {
+                self.on_failure(Ticket::Closed(gen(w)), false);
+                Err(CallError::Inner(e))
+            }
+        }
     }
 
     async fn run<T, E, Fut>(&self, ticket: Ticket<'_>, fut: Fut) -> Result<T, CallError<E>>
