@@ -24,8 +24,9 @@ pub enum Error {
     CircuitOpen {
         /// Name of the breaker that rejected the call.
         name: String,
-        /// Time left until the breaker lets trial calls through (zero when it is pinned open or
-        /// already half-open).
+        /// Time left until the breaker lets trial calls through: zero when it is half-open with
+        /// every trial slot taken, and the configured `timeout` (a hint: there is no scheduled
+        /// end) when it is pinned open by `force_open`.
         retry_after: Duration,
     },
     /// A call under the breaker `name` ran past its `call_timeout` and was abandoned.
