@@ -5,8 +5,10 @@ use std::convert::Infallible;
 use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::hash::Hash;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -255,26 +257,39 @@ impl CacheSite {
     /// # }
     /// ```
     #[inline]
-    pub async fn memory<K, R, Fut>(&'static self, key: K, compute: Fut) -> R
+    pub fn memory<K, R, Fut>(
+        &'static self,
+        key: K,
+        compute: Fut,
+    ) -> Memory<R, impl Future<Output = R>>
     where
         K: Hash + Eq + Send + Sync + 'static,
         R: Outcome,
         R::Value: Clone + Send + Sync + 'static,
         Fut: Future<Output = R>,
     {
-        let Some(map) = self.local::<K, R::Value>() else {
-            tracing::error!(
-                cache = self.name,
-                "cachex: cache site used with other types than on its first call; not caching"
-            );
-            return compute.await;
-        };
-        if let Some(v) = map.get(&key) {
-            map.stats.hits.add(1);
-            return R::from_cached(v);
+        // The lookup runs here, when the call is made (the generated code awaits at once), so
+        // a hit is a ready future: no state machine of its own, and `compute` dropped unpolled.
+        let map = self.local::<K, R::Value>();
+        if let Some(map) = map {
+            if let Some(v) = map.get(&key) {
+                map.stats.hits.add(1);
+                return Memory::Hit(std::future::ready(R::from_cached(v)));
+            }
         }
         // Boxed so the hit path's future stays small: a miss costs far more than the allocation.
-        Box::pin(memory_miss(map, key, compute)).await
+        Memory::Miss(Box::pin(async move {
+            match map {
+                Some(map) => memory_miss(map, key, compute).await,
+                None => {
+                    tracing::error!(
+                        cache = self.name,
+                        "cachex: cache site used with other types than on its first call; not caching"
+                    );
+                    compute.await
+                }
+            }
+        }))
     }
 
     /// The store path with the default key (the arguments, `Serialize`), encoded as JSON; a key
@@ -489,6 +504,28 @@ where
         None => leader.finish(None),
     }
     out
+}
+
+/// The future of a memory-backed call: ready at once on a hit, the boxed miss path otherwise.
+#[derive(Debug)]
+pub enum Memory<R, M> {
+    /// The cached value.
+    Hit(std::future::Ready<R>),
+    /// The miss path: single-flight, then the body.
+    Miss(Pin<Box<M>>),
+}
+
+impl<R, M: Future<Output = R>> Future for Memory<R, M> {
+    type Output = R;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        // Both variants are `Unpin` (`Ready` always, the miss behind its box).
+        match self.get_mut() {
+            Memory::Hit(ready) => Pin::new(ready).poll(cx),
+            Memory::Miss(miss) => miss.as_mut().poll(cx),
+        }
+    }
 }
 
 /// The default key of a store-backed site: JSON (stable across processes and builds, readable
