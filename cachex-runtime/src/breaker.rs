@@ -760,14 +760,10 @@ impl CircuitBreaker {
         self.counts.incr(SUCCESSES);
         match ticket {
             Ticket::Closed(g) => self.clear_streak(g),
-            Ticket::Trial(mut permit) => {
-                permit.settled = true;
-                let mut trial = self.lock();
-                trial.in_flight -= 1;
-                let w = self.word.load(Acquire);
-                if gen(w) != permit.gen {
+            Ticket::Trial(permit) => {
+                let Some((mut trial, w)) = self.settle(permit) else {
                     return;
-                }
+                };
                 trial.successes += 1;
                 if trial.successes >= self.half_open_max.load(Relaxed) {
                     trial.successes = 0;
@@ -836,18 +832,25 @@ impl CircuitBreaker {
                     }
                 }
             }
-            Ticket::Trial(mut permit) => {
-                permit.settled = true;
-                let mut trial = self.lock();
-                trial.in_flight -= 1;
-                let w = self.word.load(Acquire);
-                if gen(w) != permit.gen {
+            Ticket::Trial(permit) => {
+                let Some((mut trial, w)) = self.settle(permit) else {
                     return;
-                }
+                };
                 trial.successes = 0;
                 self.open(w, u64::from(consec(w)) + 1);
             }
         }
+    }
+
+    /// Gives a finished trial's slot back. Returns the locked bookkeeping and the state word
+    /// when the trial's HALF_OPEN period is still current (its outcome then moves the state
+    /// machine), `None` when the outcome is stale.
+    fn settle(&self, mut permit: Permit<'_>) -> Option<(MutexGuard<'_, Trial>, u64)> {
+        permit.settled = true;
+        let mut trial = self.lock();
+        trial.in_flight -= 1;
+        let w = self.word.load(Acquire);
+        (gen(w) == permit.gen).then_some((trial, w))
     }
 
     /// CLOSED → OPEN, if generation `g` is still current and its streak still reaches the
