@@ -25,6 +25,15 @@ pub fn registry() -> &'static Registry {
 }
 
 /// Named breakers, policies, stores and caches. Get it with [`registry()`].
+///
+/// ```
+/// use cachex_runtime::registry;
+///
+/// for b in registry().breakers() {
+///     let s = b.stats();
+///     println!("{} {} ({} requests, {:.1}% failed)", b.name(), s.state, s.total_requests, s.failure_rate());
+/// }
+/// ```
 pub struct Registry {
     breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
     policies: RwLock<HashMap<String, Policy>>,

@@ -4,6 +4,21 @@
 //! Attempt 1 runs at once; before attempt `n + 1` the loop sleeps `delay_for(n)`, drawn at random
 //! from `[delay_for(n) / 2, delay_for(n)]` when `jitter` is on. Sleeping uses tokio's clock, so a
 //! test with a paused clock sees the exact schedule. Dropping the future cancels the loop.
+//!
+//! ```
+//! use cachex_runtime::{retry, Policy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let mut left = 2;
+//! let r = retry::retry(&Policy::default(), || {
+//!     left -= 1;
+//!     let fail = left > 0;
+//!     async move { if fail { Err("busy") } else { Ok("done") } }
+//! })
+//! .await;
+//! assert_eq!(r, Ok("done"));
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -196,6 +211,12 @@ pub struct Backoff {
 impl Backoff {
     /// A schedule for `policy` with the first attempt under way (an invalid policy is replaced
     /// by the nearest valid one).
+    ///
+    /// ```
+    /// # use cachex_runtime::{retry::Backoff, Policy};
+    /// let b = Backoff::new(Policy { max_attempts: 0, ..Policy::default() });
+    /// assert_eq!(b.attempts(), 1); // zero attempts is read as one
+    /// ```
     pub fn new(policy: Policy) -> Self {
         Backoff {
             policy: policy.sanitized(),
@@ -206,6 +227,13 @@ impl Backoff {
 
     /// After a failed attempt: the delay before the next one, or `None` when the attempts are
     /// used up. Counts the next attempt as made.
+    ///
+    /// ```
+    /// # use cachex_runtime::{retry::Backoff, Policy};
+    /// let mut b = Backoff::new(Policy { max_attempts: 2, ..Policy::default() });
+    /// assert!(b.next_delay().is_some_and(|d| d <= Policy::default().delay_for(1)));
+    /// assert_eq!(b.next_delay(), None);
+    /// ```
     pub fn next_delay(&mut self) -> Option<Duration> {
         if self.attempts >= self.policy.max_attempts {
             return None;
@@ -217,17 +245,42 @@ impl Backoff {
     }
 
     /// Attempts made so far, the current one included.
+    ///
+    /// ```
+    /// # use cachex_runtime::{retry::Backoff, Policy};
+    /// let mut b = Backoff::new(Policy::default());
+    /// b.next_delay();
+    /// assert_eq!(b.attempts(), 2);
+    /// ```
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
 
     /// The sum of the delays handed out.
+    ///
+    /// ```
+    /// # use cachex_runtime::{retry::Backoff, Policy};
+    /// # use std::time::Duration;
+    /// let mut b = Backoff::new(Policy { jitter: false, ..Policy::default() });
+    /// b.next_delay();
+    /// b.next_delay();
+    /// assert_eq!(b.total_delay(), Duration::from_millis(300));
+    /// ```
     pub fn total_delay(&self) -> Duration {
         self.total_delay
     }
 
     /// After a failed attempt: sleeps the next delay and returns `true`, or returns `false` when
     /// the attempts are used up.
+    ///
+    /// ```
+    /// # use cachex_runtime::{retry::Backoff, Policy};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let mut b = Backoff::new(Policy { max_attempts: 2, ..Policy::default() });
+    /// assert!(b.wait().await);  // slept up to 100 ms (tokio's clock)
+    /// assert!(!b.wait().await); // no attempts left
+    /// # }
+    /// ```
     pub async fn wait(&mut self) -> bool {
         match self.next_delay() {
             Some(d) => {

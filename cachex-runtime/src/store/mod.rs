@@ -19,6 +19,13 @@ mod redis;
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 
 /// A boxed, `Send` future: what [`Store`] methods return, so the trait stays object safe.
+///
+/// ```
+/// use cachex_runtime::{BoxFuture, Error};
+/// fn answer<'a>() -> BoxFuture<'a, Result<u32, Error>> {
+///     Box::pin(async { Ok(42) })
+/// }
+/// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// An async key-value store of bytes with per-entry TTL.
