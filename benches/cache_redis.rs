@@ -68,6 +68,25 @@ where
         .mul_f64(iters as f64 / (per_task * TASKS) as f64)
 }
 
+/// `iters` plain GETs of `key` over `conn` (cloned per call, as a multiplexed handle is shared).
+async fn raw_gets<C>(iters: u64, conn: C, key: String) -> Duration
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    concurrent(
+        iters,
+        Arc::new(move || {
+            let mut conn = conn.clone();
+            let key = key.clone();
+            async move {
+                let v: Vec<u8> = conn.get(&key).await.unwrap();
+                v
+            }
+        }),
+    )
+    .await
+}
+
 fn hits(c: &mut Criterion) {
     let Some(server) = RedisServer::start() else {
         return;
@@ -98,21 +117,8 @@ fn hits(c: &mut Criterion) {
             .iter_custom(|iters| concurrent(iters, Arc::new(|| cachex_user(black_box(KEY)))))
     });
     g.bench_function("redis_raw", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let conn = conn.clone();
-            let key = raw_key.clone();
-            concurrent(
-                iters,
-                Arc::new(move || {
-                    let mut conn = conn.clone();
-                    let key = key.clone();
-                    async move {
-                        let v: Vec<u8> = conn.get(&key).await.unwrap();
-                        v
-                    }
-                }),
-            )
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| raw_gets(iters, conn.clone(), raw_key.clone()))
     });
     // Diagnostic: the same raw GET through the auto-reconnecting `ConnectionManager` that the
     // cachex store uses, to split the gap into "the connection type" and "the cachex layers".
@@ -124,21 +130,8 @@ fn hits(c: &mut Criterion) {
             .unwrap()
     });
     g.bench_function("redis_manager", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let conn = manager.clone();
-            let key = raw_key.clone();
-            concurrent(
-                iters,
-                Arc::new(move || {
-                    let mut conn = conn.clone();
-                    let key = key.clone();
-                    async move {
-                        let v: Vec<u8> = conn.get(&key).await.unwrap();
-                        v
-                    }
-                }),
-            )
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| raw_gets(iters, manager.clone(), raw_key.clone()))
     });
     g.finish();
     let stats = registry().cache_stats("bench.redis").unwrap();
