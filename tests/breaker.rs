@@ -351,23 +351,35 @@ async fn stats_arithmetic() {
     assert!(!s.is_healthy());
 }
 
-/// Regression: a slow success that started while CLOSED must not close (or otherwise move) a
-/// breaker that opened while it ran.
-#[tokio::test(start_paused = true)]
-async fn stale_success_does_not_close_an_open_breaker() {
-    let b = Arc::new(CircuitBreaker::new("t", cfg(1, 60, 1)));
+/// Starts a call on `b` that is admitted now and returns `outcome` once the gate is opened.
+async fn gated_call(
+    b: &Arc<CircuitBreaker>,
+    outcome: Result<(), &'static str>,
+) -> (
+    Arc<Notify>,
+    tokio::task::JoinHandle<Result<(), CallError<&'static str>>>,
+) {
     let gate = Arc::new(Notify::new());
     let slow = {
         let (b, gate) = (b.clone(), gate.clone());
         tokio::spawn(async move {
             b.call(|| async move {
                 gate.notified().await;
-                Ok::<_, &str>(())
+                outcome
             })
             .await
         })
     };
     tokio::task::yield_now().await;
+    (gate, slow)
+}
+
+/// Regression: a slow success that started while CLOSED must not close (or otherwise move) a
+/// breaker that opened while it ran.
+#[tokio::test(start_paused = true)]
+async fn stale_success_does_not_close_an_open_breaker() {
+    let b = Arc::new(CircuitBreaker::new("t", cfg(1, 60, 1)));
+    let (gate, slow) = gated_call(&b, Ok(())).await;
     fail(&b).await.unwrap_err();
     assert_eq!(b.state(), State::Open);
     gate.notify_one();
@@ -380,18 +392,7 @@ async fn stale_success_does_not_close_an_open_breaker() {
 #[tokio::test(start_paused = true)]
 async fn stale_failure_does_not_count_after_reset() {
     let b = Arc::new(CircuitBreaker::new("t", cfg(1, 60, 1)));
-    let gate = Arc::new(Notify::new());
-    let slow = {
-        let (b, gate) = (b.clone(), gate.clone());
-        tokio::spawn(async move {
-            b.call(|| async move {
-                gate.notified().await;
-                Err::<(), _>("late")
-            })
-            .await
-        })
-    };
-    tokio::task::yield_now().await;
+    let (gate, slow) = gated_call(&b, Err("late")).await;
     b.force_open();
     b.reset();
     gate.notify_one();
