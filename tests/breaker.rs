@@ -274,10 +274,7 @@ async fn call_timeout_is_a_failure_and_a_timeout() {
     assert_eq!(start.elapsed(), Duration::from_millis(50));
     match &r {
         Err(CallError::Rejected(e @ Error::Timeout { name, after })) => {
-            assert_eq!(
-                (name.as_str(), *after),
-                ("slow-svc", Duration::from_millis(50))
-            );
+            assert_eq!((&**name, *after), ("slow-svc", Duration::from_millis(50)));
             assert!(e.to_string().contains("operation timeout"));
         }
         other => panic!("expected a timeout, got {other:?}"),

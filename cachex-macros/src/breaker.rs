@@ -82,7 +82,7 @@ impl Args {
         let base = match self.preset.as_ref().map(|(p, _)| p.as_str()) {
             Some("conservative") => quote!(#private::BreakerConfig::conservative()),
             Some("aggressive") => quote!(#private::BreakerConfig::aggressive()),
-            _ => quote!(#private::BREAKER_DEFAULT),
+            _ => quote!(#private::BreakerConfig::DEFAULT),
         };
         let mut fields = Vec::new();
         if let Some((n, _)) = self.threshold {

@@ -10,6 +10,7 @@ mod registry;
 pub mod retry;
 mod store;
 mod striped;
+mod sync;
 
 #[doc(hidden)]
 pub mod __private;

@@ -1,11 +1,13 @@
 //! The process-wide registry: named circuit breakers, retry policies, stores and cache
 //! statistics, reached through [`registry()`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, LazyLock};
 
 use crate::cache::Caches;
+use crate::sync::RwLock;
 use crate::{BreakerConfig, CacheStats, CircuitBreaker, Error, Policy, Store};
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -40,24 +42,21 @@ pub struct Registry {
     pub(crate) caches: Caches,
 }
 
-// The maps hold plain values that are consistent between statements, so a panic elsewhere while a
-// lock was held cannot leave them broken: poisoning is ignored.
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
+/// A name kept for the rest of the process: registry breakers are never removed, so their names
+/// are leaked once (one allocation per distinct name) and rejections borrow them.
+fn process_name(name: &str) -> Cow<'static, str> {
+    Cow::Borrowed(Box::leak(name.to_owned().into_boxed_str()))
 }
 
 impl Registry {
     fn new() -> Self {
         let mut breakers = HashMap::new();
-        for decl in crate::__private::BREAKERS {
+        for decl in crate::breaker::decl::BREAKERS {
             match breakers.get(decl.name) {
                 None => {
                     breakers.insert(
                         decl.name.to_owned(),
-                        Arc::new(CircuitBreaker::new(decl.name, decl.config)),
+                        Arc::new(CircuitBreaker::named(Cow::Borrowed(decl.name), decl.config)),
                     );
                 }
                 Some(existing) => {
@@ -93,13 +92,19 @@ impl Registry {
     /// assert!(Arc::ptr_eq(&registry().breaker("geo"), &registry().breaker("geo")));
     /// ```
     pub fn breaker(&self, name: &str) -> Arc<CircuitBreaker> {
-        if let Some(b) = read(&self.breakers).get(name) {
+        if let Some(b) = self.breakers.read().get(name) {
             return Arc::clone(b);
         }
         Arc::clone(
-            write(&self.breakers)
+            self.breakers
+                .write()
                 .entry(name.to_owned())
-                .or_insert_with(|| Arc::new(CircuitBreaker::new(name, BreakerConfig::default()))),
+                .or_insert_with(|| {
+                    Arc::new(CircuitBreaker::named(
+                        process_name(name),
+                        BreakerConfig::default(),
+                    ))
+                }),
         )
     }
 
@@ -115,7 +120,7 @@ impl Registry {
     /// assert_eq!(names, sorted);
     /// ```
     pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
-        let mut all: Vec<_> = read(&self.breakers).values().cloned().collect();
+        let mut all: Vec<_> = self.breakers.read().values().cloned().collect();
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -131,11 +136,14 @@ impl Registry {
     /// assert_eq!(registry().breaker("ledger").config(), BreakerConfig::conservative());
     /// ```
     pub fn configure_breaker(&self, name: &str, config: BreakerConfig) {
-        let mut map = write(&self.breakers);
+        let mut map = self.breakers.write();
         match map.get(name) {
             Some(b) => b.set_config(config),
             None => {
-                map.insert(name.to_owned(), Arc::new(CircuitBreaker::new(name, config)));
+                map.insert(
+                    name.to_owned(),
+                    Arc::new(CircuitBreaker::named(process_name(name), config)),
+                );
             }
         }
     }
@@ -161,7 +169,7 @@ impl Registry {
     /// assert_eq!(registry().policy("no-such-policy"), None);
     /// ```
     pub fn policy(&self, name: &str) -> Option<Policy> {
-        read(&self.policies).get(name).copied()
+        self.policies.read().get(name).copied()
     }
 
     /// Adds or replaces the policy `name`. `#[retry]` functions look their policy up at call
@@ -178,7 +186,9 @@ impl Registry {
         if let Err(e) = policy.validate() {
             tracing::error!(policy = name, error = %e, "invalid retry policy; using the nearest valid one");
         }
-        write(&self.policies).insert(name.to_owned(), policy.sanitized());
+        self.policies
+            .write()
+            .insert(name.to_owned(), policy.sanitized());
     }
 
     /// [`set_policy`](Self::set_policy), refusing an invalid policy.
@@ -190,7 +200,7 @@ impl Registry {
     /// ```
     pub fn try_set_policy(&self, name: &str, policy: Policy) -> Result<(), Error> {
         policy.validate()?;
-        write(&self.policies).insert(name.to_owned(), policy);
+        self.policies.write().insert(name.to_owned(), policy);
         Ok(())
     }
 
@@ -242,8 +252,8 @@ impl Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("breakers", &read(&self.breakers).len())
-            .field("policies", &read(&self.policies).len())
+            .field("breakers", &self.breakers.read().len())
+            .field("policies", &self.policies.read().len())
             .finish_non_exhaustive()
     }
 }

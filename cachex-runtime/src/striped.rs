@@ -13,7 +13,9 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use crate::sync::Mutex;
 
 /// Counters that are bumped together live in one stripe: `N` owned and `N` shared ones per cache
 /// line (so `N <= 4`).
@@ -71,7 +73,7 @@ impl Drop for SlotRelease {
         let slot = SLOT.with(|s| s.replace(EXITING));
         if slot < EXITING {
             // The mutex orders this thread's last plain stores before the next owner's loads.
-            let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slots = SLOTS.lock();
             slots.0.push(slot);
         }
     }
@@ -95,7 +97,7 @@ fn claim_slot() -> usize {
         SLOT.with(|s| s.set(EXITING));
         return EXITING;
     }
-    let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut slots = SLOTS.lock();
     let slot = match (0..slots.0.len()).min_by_key(|&i| slots.0[i]) {
         Some(i) => slots.0.swap_remove(i),
         None => {

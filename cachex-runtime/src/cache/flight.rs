@@ -7,11 +7,10 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use super::lock;
+use crate::sync::Mutex;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -56,7 +55,7 @@ impl<K: Hash + Eq + Clone, V> Flights<K, V> {
         key: &K,
         recheck: impl FnOnce() -> Option<H>,
     ) -> Join<'_, K, V, H> {
-        let mut map = lock(&self.map);
+        let mut map = self.map.lock();
         if let Some(rx) = map.get(key) {
             return Join::Follow(rx.clone());
         }
@@ -102,7 +101,7 @@ impl<K: Hash + Eq, V> Leader<'_, K, V> {
 
     fn leave(&mut self, result: Option<V>) {
         if let Some(key) = self.key.take() {
-            lock(&self.flights.map).remove(&key);
+            self.flights.map.lock().remove(&key);
             self.tx.send_replace(match result {
                 Some(v) => State::Done(v),
                 None => State::Abandoned,

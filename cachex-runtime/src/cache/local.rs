@@ -11,13 +11,14 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::flight::Flights;
-use super::{lock, NameEntry};
+use super::NameEntry;
+use crate::sync::Mutex;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -98,7 +99,7 @@ where
         }
         // A TTL too large for the clock means "never expires".
         let expires = self.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
-        let mut order = lock(&self.order);
+        let mut order = self.order.lock();
         let stamp = order.next_stamp;
         order.next_stamp += 1;
         let map = self.map.pin();
@@ -143,7 +144,7 @@ where
     }
 
     fn clear(&self) {
-        let mut order = lock(&self.order);
+        let mut order = self.order.lock();
         self.map.pin().clear();
         order.queue.clear();
     }

@@ -10,15 +10,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Cursor;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use self::decl::declarations;
 use crate::striped::Counter;
+use crate::sync::{Mutex, RwLock};
 use crate::{BoxFuture, Error, MemoryStore, Store};
 
+pub(crate) mod decl;
 mod flight;
 mod local;
 pub(crate) mod private;
@@ -317,10 +320,6 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Everything the registry knows about one cache name: its counters and what holds its entries.
 #[derive(Default)]
 pub(crate) struct NameEntry {
@@ -343,14 +342,14 @@ impl fmt::Debug for NameEntry {
 
 impl NameEntry {
     pub(crate) fn add_site(&self, site: &'static private::CacheSite) {
-        let mut sites = lock(&self.sites);
+        let mut sites = self.sites.lock();
         if !sites.iter().any(|s| std::ptr::eq(*s, site)) {
             sites.push(site);
         }
     }
 
     fn add_store(&self, store: &Arc<dyn Store>) {
-        let mut stores = lock(&self.stores);
+        let mut stores = self.stores.lock();
         if !stores.iter().any(|s| Arc::ptr_eq(s, store)) {
             stores.push(Arc::clone(store));
         }
@@ -366,23 +365,15 @@ pub(crate) struct Caches {
 
 impl fmt::Debug for Caches {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut stores: Vec<String> = read(&self.stores).keys().cloned().collect();
+        let mut stores: Vec<String> = self.stores.read().keys().cloned().collect();
         stores.sort();
-        let mut names: Vec<String> = read(&self.names).keys().cloned().collect();
+        let mut names: Vec<String> = self.names.read().keys().cloned().collect();
         names.sort();
         f.debug_struct("Caches")
             .field("stores", &stores)
             .field("caches", &names)
             .finish()
     }
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Default for Caches {
@@ -395,36 +386,29 @@ impl Default for Caches {
     }
 }
 
-/// The `#[cached]` declarations of cache `name`.
-fn declarations(name: &str) -> impl Iterator<Item = &'static crate::__private::CacheDecl> + '_ {
-    crate::__private::CACHES
-        .iter()
-        .filter(move |d| d.name == name)
-}
-
 impl Caches {
     /// Registers (or replaces) the store called `name`.
     pub(crate) fn set_store(&self, name: &str, store: Arc<dyn Store>) {
-        write(&self.stores).insert(name.to_owned(), store);
+        self.stores.write().insert(name.to_owned(), store);
     }
 
     /// The store called `name`, if one is registered.
     pub(crate) fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
-        read(&self.stores).get(name).cloned()
+        self.stores.read().get(name).cloned()
     }
 
     /// The entry of cache `name`, created on first use.
     pub(crate) fn entry(&self, name: &str) -> Arc<NameEntry> {
-        if let Some(e) = read(&self.names).get(name) {
+        if let Some(e) = self.names.read().get(name) {
             return Arc::clone(e);
         }
-        Arc::clone(write(&self.names).entry(name.to_owned()).or_default())
+        Arc::clone(self.names.write().entry(name.to_owned()).or_default())
     }
 
     /// Statistics of cache `name`; zeros for a declared cache not used yet, `None` for a name
     /// no cache has.
     pub(crate) fn cache_stats(&self, cache: &str) -> Option<CacheStats> {
-        let Some(entry) = read(&self.names).get(cache).cloned() else {
+        let Some(entry) = self.names.read().get(cache).cloned() else {
             return declarations(cache).next().map(|_| CacheStats::default());
         };
         let mut stats = CacheStats {
@@ -432,7 +416,7 @@ impl Caches {
             misses: entry.misses.sum(),
             ..CacheStats::default()
         };
-        for site in lock(&entry.sites).iter() {
+        for site in entry.sites.lock().iter() {
             if let Some(local) = site.local_ops() {
                 stats.entries += local.len();
                 stats.evictions += local.evictions();
@@ -457,12 +441,12 @@ impl Caches {
                 add(store);
             }
         }
-        let entry = read(&self.names).get(cache).cloned();
+        let entry = self.names.read().get(cache).cloned();
         if let Some(entry) = entry {
-            for store in lock(&entry.stores).iter() {
+            for store in entry.stores.lock().iter() {
                 add(Arc::clone(store));
             }
-            for site in lock(&entry.sites).iter() {
+            for site in entry.sites.lock().iter() {
                 if let Some(local) = site.local_ops() {
                     local.clear();
                 }

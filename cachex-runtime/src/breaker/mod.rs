@@ -10,16 +10,20 @@
 //! totals but never moves the state machine (a slow success that started while CLOSED cannot
 //! close a breaker that has opened since).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use crate::striped::Striped;
+use crate::sync::{Mutex, MutexGuard};
 use crate::{CallError, Error};
+
+pub(crate) mod decl;
 
 /// Configuration of a [`CircuitBreaker`].
 ///
@@ -341,7 +345,7 @@ struct Trial {
 /// # }
 /// ```
 pub struct CircuitBreaker {
-    name: String,
+    name: Cow<'static, str>,
     word: AtomicU64,
     threshold: AtomicU32,
     half_open_max: AtomicU32,
@@ -391,7 +395,12 @@ impl CircuitBreaker {
     /// assert_eq!(b.state(), State::Closed);
     /// ```
     pub fn new(name: impl Into<String>, config: BreakerConfig) -> Self {
-        let name = name.into();
+        Self::named(Cow::Owned(name.into()), config)
+    }
+
+    /// [`new`](Self::new) with a name that may be borrowed for the life of the process (the
+    /// registry's breakers), so that a rejection's [`Error::CircuitOpen`] allocates nothing.
+    pub(crate) fn named(name: Cow<'static, str>, config: BreakerConfig) -> Self {
         if let Err(e) = config.validate() {
             tracing::error!(breaker = %name, error = %e, "invalid breaker configuration; using the nearest valid one");
         }
@@ -406,10 +415,10 @@ impl CircuitBreaker {
     /// ```
     pub fn try_new(name: impl Into<String>, config: BreakerConfig) -> Result<Self, Error> {
         config.validate()?;
-        Ok(Self::build(name.into(), config))
+        Ok(Self::build(Cow::Owned(name.into()), config))
     }
 
-    fn build(name: String, config: BreakerConfig) -> Self {
+    fn build(name: Cow<'static, str>, config: BreakerConfig) -> Self {
         let b = CircuitBreaker {
             name,
             word: AtomicU64::new(ST_CLOSED),
@@ -746,8 +755,8 @@ impl CircuitBreaker {
         retry_after
     }
 
-    /// The contract's rejection error. The name is cloned into it: an allocation per rejection
-    /// that `Error::CircuitOpen { name: String, .. }` makes unavoidable.
+    /// The rejection error. The name is borrowed for registry breakers (no allocation) and
+    /// cloned for a standalone breaker that owns its name.
     fn open_error(&self, retry_after: Duration) -> Error {
         Error::CircuitOpen {
             name: self.name.clone(),
@@ -901,9 +910,7 @@ impl CircuitBreaker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Trial> {
-        // The guarded data is plain counters that are valid at every step: a panic elsewhere
-        // while the lock was held cannot leave them broken, so poisoning is ignored.
-        self.trial.lock().unwrap_or_else(|p| p.into_inner())
+        self.trial.lock()
     }
 
     /// Bytes this breaker occupies, inline and on the heap (its name included).
@@ -914,7 +921,11 @@ impl CircuitBreaker {
     /// assert!(b.footprint() >= std::mem::size_of::<CircuitBreaker>());
     /// ```
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.counts.heap_bytes() + self.name.capacity()
+        let name = match &self.name {
+            Cow::Owned(s) => s.capacity(),
+            Cow::Borrowed(s) => s.len(),
+        };
+        std::mem::size_of::<Self>() + self.counts.heap_bytes() + name
     }
 }
 

@@ -26,6 +26,8 @@ use std::time::Duration;
 
 use crate::Error;
 
+pub(crate) mod site;
+
 /// How often and how patiently to retry.
 ///
 /// ```
