@@ -22,7 +22,9 @@ pub use registry::{registry, Registry};
 pub use retry::{Policy, RetryStats};
 pub use store::{BoxFuture, MemoryStore, Store};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::{RedisStore, RedisStoreBuilder};
 
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use cachex_macros::{cached, circuit_breaker, retry};
