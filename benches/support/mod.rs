@@ -7,7 +7,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// The runtime every single-thread figure is taken on (the peers' figures in issue 5 were too).
-pub fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -17,7 +17,7 @@ pub fn rt() -> tokio::runtime::Runtime {
 /// Time per call when `threads` OS threads, each driving its own current-thread runtime, make
 /// `iters` calls of `call` at once, from the moment all are ready until the last is done: the
 /// aggregate time per call. Scaling is `threaded(1, ..) / threaded(2, ..)` (2.0 is perfect).
-pub fn threaded<F, Fut>(threads: usize, iters: u64, call: F) -> Duration
+pub(crate) fn threaded<F, Fut>(threads: usize, iters: u64, call: F) -> Duration
 where
     F: Fn() -> Fut + Sync,
     Fut: std::future::Future,
