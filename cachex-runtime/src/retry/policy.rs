@@ -1,0 +1,168 @@
+//! [`Policy`]: how many attempts, how long between them (`delay_for`), the presets, the
+//! validation applied where a policy is registered, and the jitter drawn for each sleep.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// How often and how patiently to retry.
+///
+/// ```
+/// use cachex_runtime::Policy;
+/// use std::time::Duration;
+///
+/// let p = Policy { max_attempts: 4, jitter: false, ..Policy::default() };
+/// assert_eq!(p.delay_for(1), Duration::from_millis(100));
+/// assert_eq!(p.delay_for(3), Duration::from_millis(400));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// Total attempts, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the second attempt.
+    pub initial_delay: Duration,
+    /// Upper bound of any delay.
+    pub max_delay: Duration,
+    /// Growth of the delay from one retry to the next (at least 1.0).
+    pub multiplier: f64,
+    /// Draw each delay at random from its upper half, so that many clients retrying together
+    /// spread out.
+    pub jitter: bool,
+}
+
+impl Policy {
+    /// The default policy as a constant: 3 attempts, 100 ms, up to 5 s, ×2, jitter.
+    ///
+    /// ```
+    /// # use cachex_runtime::Policy;
+    /// assert_eq!(Policy::DEFAULT, Policy::default());
+    /// ```
+    pub const DEFAULT: Policy = Policy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(5),
+        multiplier: 2.0,
+        jitter: true,
+    };
+
+    /// Few, slow retries: 2 attempts, 500 ms, up to 2 s, ×2, jitter.
+    ///
+    /// ```
+    /// # use cachex_runtime::Policy;
+    /// assert_eq!(Policy::conservative().max_attempts, 2);
+    /// ```
+    pub const fn conservative() -> Self {
+        Policy {
+            max_attempts: 2,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(2),
+            multiplier: 2.0,
+            jitter: true,
+        }
+    }
+
+    /// Many, quick retries: 5 attempts, 50 ms, up to 10 s, ×1.5, jitter.
+    ///
+    /// ```
+    /// # use cachex_runtime::Policy;
+    /// assert_eq!(Policy::aggressive().max_attempts, 5);
+    /// ```
+    pub const fn aggressive() -> Self {
+        Policy {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(10),
+            multiplier: 1.5,
+            jitter: true,
+        }
+    }
+
+    /// The un-jittered delay before attempt `retry + 1`:
+    /// `min(initial_delay × multiplier^(retry − 1), max_delay)`; zero for `retry == 0` (the
+    /// first attempt runs at once).
+    ///
+    /// ```
+    /// # use cachex_runtime::Policy;
+    /// # use std::time::Duration;
+    /// let p = Policy::default();
+    /// assert_eq!(p.delay_for(0), Duration::ZERO);
+    /// assert_eq!(p.delay_for(2), Duration::from_millis(200));
+    /// assert_eq!(p.delay_for(50), Duration::from_secs(5)); // capped
+    /// ```
+    pub fn delay_for(&self, retry: u32) -> Duration {
+        if retry == 0 {
+            return Duration::ZERO;
+        }
+        let exp = i32::try_from(retry - 1).unwrap_or(i32::MAX);
+        let secs = self.initial_delay.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) => d.min(self.max_delay),
+            // Overflow (or a NaN from a nonsensical multiplier): the cap applies.
+            Err(_) => self.max_delay,
+        }
+    }
+
+    /// Checks the policy: at least one attempt, a finite multiplier of at least 1.0, and
+    /// `initial_delay <= max_delay`.
+    ///
+    /// ```
+    /// # use cachex_runtime::Policy;
+    /// let err = Policy { multiplier: 0.5, ..Policy::default() }.validate().unwrap_err();
+    /// assert!(err.to_string().contains("multiplier"));
+    /// assert!(Policy { max_attempts: 0, ..Policy::default() }.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.max_attempts == 0 {
+            return Err(Error::invalid(
+                "retry max_attempts must be at least 1 (it counts the first attempt)",
+            ));
+        }
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            return Err(Error::invalid(format!(
+                "retry multiplier must be a finite number of at least 1.0, got {}",
+                self.multiplier
+            )));
+        }
+        if self.initial_delay > self.max_delay {
+            return Err(Error::invalid(format!(
+                "retry initial_delay ({:?}) must not exceed max_delay ({:?})",
+                self.initial_delay, self.max_delay
+            )));
+        }
+        Ok(())
+    }
+
+    /// The nearest valid policy.
+    pub(crate) fn sanitized(mut self) -> Self {
+        self.max_attempts = self.max_attempts.max(1);
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            self.multiplier = 1.0;
+        }
+        self.max_delay = self.max_delay.max(self.initial_delay);
+        self
+    }
+
+    /// The delay to sleep before attempt `retry + 1`, with jitter applied if enabled: drawn
+    /// from `[d / 2, d]` where `d = delay_for(retry)`, so never above `d`.
+    ///
+    /// ```
+    /// # use cachex_runtime::Policy;
+    /// let p = Policy::default();
+    /// let d = p.jittered_delay_for(2);
+    /// assert!(d <= p.delay_for(2) && d >= p.delay_for(2) / 2);
+    /// ```
+    pub fn jittered_delay_for(&self, retry: u32) -> Duration {
+        let d = self.delay_for(retry);
+        if !self.jitter || d.is_zero() {
+            return d;
+        }
+        let hi = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(hi / 2..=hi))
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
