@@ -56,8 +56,9 @@ impl Backoff {
             return None;
         }
         let d = self.policy.jittered_delay_for(self.attempts);
-        self.attempts += 1;
-        self.total_delay += d;
+        // Below `max_attempts` (checked above), so no overflow; saturating all the same.
+        self.attempts = self.attempts.saturating_add(1);
+        self.total_delay = self.total_delay.saturating_add(d);
         Some(d)
     }
 
@@ -73,7 +74,7 @@ impl Backoff {
         self.attempts
     }
 
-    /// The sum of the delays handed out.
+    /// The sum of the delays handed out, saturating at `Duration::MAX`.
     ///
     /// ```
     /// # use cachex_runtime::{retry::Backoff, Policy};

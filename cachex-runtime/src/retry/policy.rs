@@ -90,15 +90,27 @@ impl Policy {
     /// assert_eq!(p.delay_for(50), Duration::from_secs(5)); // capped
     /// ```
     pub fn delay_for(&self, retry: u32) -> Duration {
-        if retry == 0 {
+        let cap = self.max_delay;
+        // Retry 0 is the first attempt; zero times anything is zero.
+        if retry == 0 || self.initial_delay.is_zero() || cap.is_zero() {
             return Duration::ZERO;
         }
-        let exp = i32::try_from(retry - 1).unwrap_or(i32::MAX);
-        let secs = self.initial_delay.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
+        let first = self.initial_delay.min(cap);
+        let exp = retry.saturating_sub(1);
+        // A multiplier below 1.0 or NaN (refused by `validate`) is read as 1.0: a constant delay.
+        let grows = self.multiplier > 1.0;
+        if exp == 0 || !grows || first == cap {
+            return first;
+        }
+        // `powf` over the whole `u32` range: the delay keeps growing for a multiplier just
+        // above 1.0. Infinity (a huge multiplier or exponent) falls into the cap below.
+        let secs = self.initial_delay.as_secs_f64() * self.multiplier.powf(f64::from(exp));
         match Duration::try_from_secs_f64(secs) {
-            Ok(d) => d.min(self.max_delay),
-            // Overflow (or a NaN from a nonsensical multiplier): the cap applies.
-            Err(_) => self.max_delay,
+            // Never below the first delay, which float rounding of a long initial delay could
+            // otherwise undercut.
+            Ok(d) => d.clamp(first, cap),
+            // Beyond `Duration::MAX`, so beyond the cap.
+            Err(_) => cap,
         }
     }
 
@@ -156,6 +168,7 @@ impl Policy {
         if !self.jitter || d.is_zero() {
             return d;
         }
+        // Delays beyond u64::MAX ns (584 years) draw from below that, still within [0, d].
         let hi = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(fastrand::u64(hi / 2..=hi))
     }
