@@ -1,10 +1,14 @@
-//! Retry regressions: backoff arithmetic at the edges of its input range.
+//! Retry regressions: backoff arithmetic at the edges of its input range, and `max_delay`
+//! honoured whatever `initial_delay` is, through the functions, the registry and `#[retry]`.
+//! Sleeps are measured on tokio's paused clock, where they are exact.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cachex_runtime::retry::{retry_with_stats, Backoff};
-use cachex_runtime::Policy;
+use cachex_runtime::retry::{self, retry_with_stats, Backoff};
+use cachex_runtime::{registry, Policy};
 use proptest::prelude::*;
+use tokio::time::Instant;
 
 fn policy(max_attempts: u32, initial: Duration, max: Duration, multiplier: f64) -> Policy {
     Policy {
@@ -230,6 +234,7 @@ proptest! {
         while handed_out < 64 {
             match b.next_delay() {
                 Some(d) => {
+                    prop_assert!(d <= p.max_delay);
                     handed_out += 1;
                     sum = sum.saturating_add(d);
                 }
@@ -240,4 +245,109 @@ proptest! {
         prop_assert!(b.attempts() <= p.max_attempts.max(1));
         prop_assert_eq!(b.total_delay(), sum);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// max_delay honoured whatever initial_delay is
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn max_delay_caps_every_sleep_even_below_initial_delay() {
+    // `initial_delay` 2 s with `max_delay` 123 ms used to sleep 2 s per retry: the policy was
+    // "sanitised" by raising `max_delay` to `initial_delay`. Each sleep is `delay_for(n)`,
+    // which is capped at `max_delay`.
+    let p = policy(3, Duration::from_secs(2), MS(123), 2.0);
+    assert_eq!(p.delay_for(1), MS(123));
+    let start = Instant::now();
+    let r = retry::retry(&p, || async { Err::<(), _>("down") }).await;
+    let slept = start.elapsed();
+    println!("initial 2s / max 123ms, 3 attempts: slept {slept:?} (want 246ms)");
+    assert_eq!(r, Err("down"));
+    assert_eq!(slept, MS(246));
+
+    // With jitter each sleep is drawn within [0, 123 ms].
+    let p = Policy { jitter: true, ..p };
+    let start = Instant::now();
+    let _ = retry::retry(&p, || async { Err::<(), _>("down") }).await;
+    let slept = start.elapsed();
+    println!("same with jitter: slept {slept:?} (at most 246ms)");
+    assert!(slept <= MS(246), "slept {slept:?}");
+}
+
+#[test]
+fn a_policy_whose_initial_delay_exceeds_max_delay_is_accepted_as_it_is() {
+    // `try_set_policy` used to refuse it and `set_policy` to store it with `max_delay` raised
+    // to `initial_delay`. It is meaningful (every delay is `max_delay`), so it is kept as given.
+    let p = policy(3, Duration::from_secs(2), MS(123), 2.0);
+    assert!(p.validate().is_ok());
+    registry().try_set_policy("regr-slow-start", p).unwrap();
+    assert_eq!(registry().policy("regr-slow-start"), Some(p));
+    registry().set_policy("regr-slow-start-2", p);
+    assert_eq!(registry().policy("regr-slow-start-2"), Some(p));
+    // The other checks stay.
+    assert!(registry()
+        .try_set_policy(
+            "regr-bad",
+            Policy {
+                max_attempts: 0,
+                ..p
+            }
+        )
+        .is_err());
+    assert!(registry()
+        .try_set_policy(
+            "regr-bad",
+            Policy {
+                multiplier: 0.5,
+                ..p
+            }
+        )
+        .is_err());
+}
+
+static REGISTERED_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[cachex_runtime::retry(policy = "regr-capped")]
+async fn under_a_registered_capped_policy() -> Result<(), String> {
+    REGISTERED_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err("down".to_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_registered_policy_below_its_initial_delay_sleeps_max_delay() {
+    // Through the registry and `#[retry(policy = ..)]`, the same policy used to sleep 2 s and
+    // then 4 s.
+    registry()
+        .try_set_policy(
+            "regr-capped",
+            policy(3, Duration::from_secs(2), MS(123), 2.0),
+        )
+        .unwrap();
+    let start = Instant::now();
+    assert!(under_a_registered_capped_policy().await.is_err());
+    let slept = start.elapsed();
+    println!("#[retry(policy = \"regr-capped\")]: slept {slept:?} (want 246ms)");
+    assert_eq!(REGISTERED_CALLS.load(Ordering::SeqCst), 3);
+    assert_eq!(slept, MS(246));
+}
+
+static CAPPED_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[cachex_runtime::retry(max_delay = "50ms")]
+async fn with_only_max_delay() -> Result<(), String> {
+    CAPPED_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err("down".to_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_max_delay_override_alone_caps_the_default_policy() {
+    // `#[retry(max_delay = "50ms")]` on the default policy (3 attempts, 100 ms, ×2, jitter)
+    // used to sleep as if uncapped (between 150 ms and 300 ms in all): its 50 ms cap was raised
+    // to the policy's 100 ms initial delay. Now each of the two sleeps is within [0, 50 ms].
+    let start = Instant::now();
+    assert_eq!(with_only_max_delay().await, Err("down".to_owned()));
+    let slept = start.elapsed();
+    println!("#[retry(max_delay = \"50ms\")]: slept {slept:?} (at most 100ms)");
+    assert_eq!(CAPPED_CALLS.load(Ordering::SeqCst), 3);
+    assert!(slept <= MS(100), "slept {slept:?}");
 }

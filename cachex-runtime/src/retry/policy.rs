@@ -7,6 +7,21 @@ use crate::Error;
 
 /// How often and how patiently to retry.
 ///
+/// Attempt 1 runs at once; before attempt `n + 1` a retry loop sleeps
+/// [`delay_for(n)`](Self::delay_for) = `min(initial_delay × multiplier^(n − 1), max_delay)`.
+/// `max_delay` caps every sleep, always:
+///
+/// - an `initial_delay` above `max_delay` is valid and means that every delay is `max_delay`
+///   (a policy that is "2 s, but never more than 123 ms" sleeps 123 ms);
+/// - a zero `initial_delay` or a zero `max_delay` means retries without sleeping.
+///
+/// With `jitter`, each sleep is drawn at random from `[d / 2, d]` where `d = delay_for(n)`:
+/// the upper half, never above `d` (see [`jittered_delay_for`](Self::jittered_delay_for)).
+///
+/// [`validate`](Self::validate) (used by `registry().try_set_policy`) refuses zero attempts and
+/// a multiplier that is not a finite number of at least 1.0; everywhere else such a policy is
+/// read as its nearest valid form (one attempt, multiplier 1.0).
+///
 /// ```
 /// use cachex_runtime::Policy;
 /// use std::time::Duration;
@@ -14,19 +29,24 @@ use crate::Error;
 /// let p = Policy { max_attempts: 4, jitter: false, ..Policy::default() };
 /// assert_eq!(p.delay_for(1), Duration::from_millis(100));
 /// assert_eq!(p.delay_for(3), Duration::from_millis(400));
+///
+/// // The cap wins over the initial delay.
+/// let capped = Policy { initial_delay: Duration::from_secs(2), max_delay: Duration::from_millis(123), ..p };
+/// assert_eq!(capped.delay_for(1), Duration::from_millis(123));
+/// assert_eq!(capped.delay_for(3), Duration::from_millis(123));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
     /// Total attempts, the first included (at least 1).
     pub max_attempts: u32,
-    /// Delay before the second attempt.
+    /// Delay before the second attempt (capped at `max_delay` like every delay).
     pub initial_delay: Duration,
-    /// Upper bound of any delay.
+    /// Upper bound of every delay, `initial_delay` included.
     pub max_delay: Duration,
     /// Growth of the delay from one retry to the next (at least 1.0).
     pub multiplier: f64,
-    /// Draw each delay at random from its upper half, so that many clients retrying together
-    /// spread out.
+    /// Draw each delay at random from its upper half (`[d / 2, d]`, never above `d`), so that
+    /// many clients retrying together spread out.
     pub jitter: bool,
 }
 
@@ -81,6 +101,11 @@ impl Policy {
     /// `min(initial_delay × multiplier^(retry − 1), max_delay)`; zero for `retry == 0` (the
     /// first attempt runs at once).
     ///
+    /// Defined for every input and never panics: it never exceeds `max_delay`, never
+    /// decreases as `retry` grows, and is zero when `initial_delay` or `max_delay` is zero
+    /// (whatever the multiplier and retry number). A growth past `Duration::MAX` is capped.
+    /// A multiplier that is not a number of at least 1.0 is read as 1.0.
+    ///
     /// ```
     /// # use cachex_runtime::Policy;
     /// # use std::time::Duration;
@@ -88,6 +113,10 @@ impl Policy {
     /// assert_eq!(p.delay_for(0), Duration::ZERO);
     /// assert_eq!(p.delay_for(2), Duration::from_millis(200));
     /// assert_eq!(p.delay_for(50), Duration::from_secs(5)); // capped
+    /// assert_eq!(p.delay_for(u32::MAX), Duration::from_secs(5));
+    ///
+    /// let instant = Policy { initial_delay: Duration::ZERO, ..p };
+    /// assert_eq!(instant.delay_for(u32::MAX), Duration::ZERO);
     /// ```
     pub fn delay_for(&self, retry: u32) -> Duration {
         let cap = self.max_delay;
@@ -114,14 +143,21 @@ impl Policy {
         }
     }
 
-    /// Checks the policy: at least one attempt, a finite multiplier of at least 1.0, and
-    /// `initial_delay <= max_delay`.
+    /// Checks the policy: at least one attempt and a finite multiplier of at least 1.0.
+    ///
+    /// An `initial_delay` above `max_delay` is valid: every delay is then `max_delay`. A zero
+    /// `max_delay` is valid too: the retries follow one another without sleeping.
     ///
     /// ```
     /// # use cachex_runtime::Policy;
+    /// # use std::time::Duration;
     /// let err = Policy { multiplier: 0.5, ..Policy::default() }.validate().unwrap_err();
     /// assert!(err.to_string().contains("multiplier"));
     /// assert!(Policy { max_attempts: 0, ..Policy::default() }.validate().is_err());
+    ///
+    /// let capped = Policy { initial_delay: Duration::from_secs(2), max_delay: Duration::from_millis(123), ..Policy::default() };
+    /// assert!(capped.validate().is_ok());
+    /// assert_eq!(capped.delay_for(1), Duration::from_millis(123));
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
         if self.max_attempts == 0 {
@@ -135,27 +171,23 @@ impl Policy {
                 self.multiplier
             )));
         }
-        if self.initial_delay > self.max_delay {
-            return Err(Error::invalid(format!(
-                "retry initial_delay ({:?}) must not exceed max_delay ({:?})",
-                self.initial_delay, self.max_delay
-            )));
-        }
         Ok(())
     }
 
-    /// The nearest valid policy.
+    /// The nearest valid policy: at least one attempt, and a multiplier that is not finite or
+    /// below 1.0 read as 1.0. The delays are kept as given (`max_delay` always caps them).
     pub(crate) fn sanitized(mut self) -> Self {
         self.max_attempts = self.max_attempts.max(1);
         if !self.multiplier.is_finite() || self.multiplier < 1.0 {
             self.multiplier = 1.0;
         }
-        self.max_delay = self.max_delay.max(self.initial_delay);
         self
     }
 
     /// The delay to sleep before attempt `retry + 1`, with jitter applied if enabled: drawn
-    /// from `[d / 2, d]` where `d = delay_for(retry)`, so never above `d`.
+    /// at random from `[d / 2, d]` where `d = delay_for(retry)`. That is a narrower range
+    /// inside `[0, d]`: never above `d`, and at least half of it so that jitter spreads
+    /// clients out without collapsing the backoff. Without jitter it is `d`.
     ///
     /// ```
     /// # use cachex_runtime::Policy;
