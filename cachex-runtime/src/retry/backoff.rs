@@ -26,8 +26,9 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// A schedule for `policy` with the first attempt under way (an invalid policy is replaced
-    /// by the nearest valid one).
+    /// A schedule for `policy` with the first attempt under way. An invalid policy is read as
+    /// its nearest valid form (at least one attempt, a multiplier of at least 1.0); the delays
+    /// are taken as given, `max_delay` capping each of them.
     ///
     /// ```
     /// # use cachex_runtime::{retry::Backoff, Policy};

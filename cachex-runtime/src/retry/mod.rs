@@ -1,9 +1,17 @@
 //! Retry with exponential backoff: the [`Policy`], the functions [`retry`], [`retry_if`] and
 //! [`retry_with_stats`], and the [`Backoff`] schedule they (and `#[retry]`) share.
 //!
-//! Attempt 1 runs at once; before attempt `n + 1` the loop sleeps `delay_for(n)`, drawn at random
-//! from `[delay_for(n) / 2, delay_for(n)]` when `jitter` is on. Sleeping uses tokio's clock, so a
-//! test with a paused clock sees the exact schedule. Dropping the future cancels the loop.
+//! Attempt 1 runs at once; before attempt `n + 1` the loop sleeps
+//! [`Policy::delay_for`]`(n)` = `min(initial_delay × multiplier^(n − 1), max_delay)`, so
+//! `max_delay` caps every sleep. With `jitter` each sleep is drawn at random from
+//! `[delay_for(n) / 2, delay_for(n)]`: a range inside `[0, delay_for(n)]`, never above it.
+//! After `max_attempts` attempts the last error is returned as it is. Sleeping uses tokio's
+//! clock, so a test with a paused clock sees the exact schedule. Dropping the future cancels
+//! the loop, in an attempt or in a sleep.
+//!
+//! Where things live: `policy.rs` holds [`Policy`] (presets, `delay_for`, validation,
+//! jitter), `backoff.rs` the per-loop schedule [`Backoff`], this file the loops and
+//! [`RetryStats`], and `site.rs` what a `#[retry]` function expands to.
 //!
 //! ```
 //! use cachex_runtime::{retry, Policy};
@@ -17,6 +25,12 @@
 //! })
 //! .await;
 //! assert_eq!(r, Ok("done"));
+//!
+//! // A schedule by hand: 100 ms, then 200 ms, then the attempts are used up.
+//! let mut b = retry::Backoff::new(Policy { jitter: false, ..Policy::default() });
+//! assert_eq!(b.next_delay(), Some(std::time::Duration::from_millis(100)));
+//! assert_eq!(b.next_delay(), Some(std::time::Duration::from_millis(200)));
+//! assert_eq!(b.next_delay(), None);
 //! # }
 //! ```
 
