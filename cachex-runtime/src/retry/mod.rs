@@ -1,9 +1,17 @@
 //! Retry with exponential backoff: the [`Policy`], the functions [`retry`], [`retry_if`] and
 //! [`retry_with_stats`], and the [`Backoff`] schedule they (and `#[retry]`) share.
 //!
-//! Attempt 1 runs at once; before attempt `n + 1` the loop sleeps `delay_for(n)`, drawn at random
-//! from `[delay_for(n) / 2, delay_for(n)]` when `jitter` is on. Sleeping uses tokio's clock, so a
-//! test with a paused clock sees the exact schedule. Dropping the future cancels the loop.
+//! Attempt 1 runs at once; before attempt `n + 1` the loop sleeps
+//! [`Policy::delay_for`]`(n)` = `min(initial_delay × multiplier^(n − 1), max_delay)`, so
+//! `max_delay` caps every sleep. With `jitter` each sleep is drawn at random from
+//! `[delay_for(n) / 2, delay_for(n)]`: a range inside `[0, delay_for(n)]`, never above it.
+//! After `max_attempts` attempts the last error is returned as it is. Sleeping uses tokio's
+//! clock, so a test with a paused clock sees the exact schedule. Dropping the future cancels
+//! the loop, in an attempt or in a sleep.
+//!
+//! Where things live: `policy.rs` holds [`Policy`] (presets, `delay_for`, validation,
+//! jitter), `backoff.rs` the per-loop schedule [`Backoff`], this file the loops and
+//! [`RetryStats`], and `site.rs` what a `#[retry]` function expands to.
 //!
 //! ```
 //! use cachex_runtime::{retry, Policy};
@@ -17,6 +25,12 @@
 //! })
 //! .await;
 //! assert_eq!(r, Ok("done"));
+//!
+//! // A schedule by hand: 100 ms, then 200 ms, then the attempts are used up.
+//! let mut b = retry::Backoff::new(Policy { jitter: false, ..Policy::default() });
+//! assert_eq!(b.next_delay(), Some(std::time::Duration::from_millis(100)));
+//! assert_eq!(b.next_delay(), Some(std::time::Duration::from_millis(200)));
+//! assert_eq!(b.next_delay(), None);
 //! # }
 //! ```
 
@@ -24,277 +38,12 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::Error;
-
+mod backoff;
+mod policy;
 pub(crate) mod site;
 
-/// How often and how patiently to retry.
-///
-/// ```
-/// use cachex_runtime::Policy;
-/// use std::time::Duration;
-///
-/// let p = Policy { max_attempts: 4, jitter: false, ..Policy::default() };
-/// assert_eq!(p.delay_for(1), Duration::from_millis(100));
-/// assert_eq!(p.delay_for(3), Duration::from_millis(400));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Policy {
-    /// Total attempts, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Delay before the second attempt.
-    pub initial_delay: Duration,
-    /// Upper bound of any delay.
-    pub max_delay: Duration,
-    /// Growth of the delay from one retry to the next (at least 1.0).
-    pub multiplier: f64,
-    /// Draw each delay at random from its upper half, so that many clients retrying together
-    /// spread out.
-    pub jitter: bool,
-}
-
-impl Policy {
-    /// The default policy as a constant: 3 attempts, 100 ms, up to 5 s, ×2, jitter.
-    ///
-    /// ```
-    /// # use cachex_runtime::Policy;
-    /// assert_eq!(Policy::DEFAULT, Policy::default());
-    /// ```
-    pub const DEFAULT: Policy = Policy {
-        max_attempts: 3,
-        initial_delay: Duration::from_millis(100),
-        max_delay: Duration::from_secs(5),
-        multiplier: 2.0,
-        jitter: true,
-    };
-
-    /// Few, slow retries: 2 attempts, 500 ms, up to 2 s, ×2, jitter.
-    ///
-    /// ```
-    /// # use cachex_runtime::Policy;
-    /// assert_eq!(Policy::conservative().max_attempts, 2);
-    /// ```
-    pub const fn conservative() -> Self {
-        Policy {
-            max_attempts: 2,
-            initial_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(2),
-            multiplier: 2.0,
-            jitter: true,
-        }
-    }
-
-    /// Many, quick retries: 5 attempts, 50 ms, up to 10 s, ×1.5, jitter.
-    ///
-    /// ```
-    /// # use cachex_runtime::Policy;
-    /// assert_eq!(Policy::aggressive().max_attempts, 5);
-    /// ```
-    pub const fn aggressive() -> Self {
-        Policy {
-            max_attempts: 5,
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(10),
-            multiplier: 1.5,
-            jitter: true,
-        }
-    }
-
-    /// The un-jittered delay before attempt `retry + 1`:
-    /// `min(initial_delay × multiplier^(retry − 1), max_delay)`; zero for `retry == 0` (the
-    /// first attempt runs at once).
-    ///
-    /// ```
-    /// # use cachex_runtime::Policy;
-    /// # use std::time::Duration;
-    /// let p = Policy::default();
-    /// assert_eq!(p.delay_for(0), Duration::ZERO);
-    /// assert_eq!(p.delay_for(2), Duration::from_millis(200));
-    /// assert_eq!(p.delay_for(50), Duration::from_secs(5)); // capped
-    /// ```
-    pub fn delay_for(&self, retry: u32) -> Duration {
-        if retry == 0 {
-            return Duration::ZERO;
-        }
-        let exp = i32::try_from(retry - 1).unwrap_or(i32::MAX);
-        let secs = self.initial_delay.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
-        match Duration::try_from_secs_f64(secs) {
-            Ok(d) => d.min(self.max_delay),
-            // Overflow (or a NaN from a nonsensical multiplier): the cap applies.
-            Err(_) => self.max_delay,
-        }
-    }
-
-    /// Checks the policy: at least one attempt, a finite multiplier of at least 1.0, and
-    /// `initial_delay <= max_delay`.
-    ///
-    /// ```
-    /// # use cachex_runtime::Policy;
-    /// let err = Policy { multiplier: 0.5, ..Policy::default() }.validate().unwrap_err();
-    /// assert!(err.to_string().contains("multiplier"));
-    /// assert!(Policy { max_attempts: 0, ..Policy::default() }.validate().is_err());
-    /// ```
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.max_attempts == 0 {
-            return Err(Error::invalid(
-                "retry max_attempts must be at least 1 (it counts the first attempt)",
-            ));
-        }
-        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
-            return Err(Error::invalid(format!(
-                "retry multiplier must be a finite number of at least 1.0, got {}",
-                self.multiplier
-            )));
-        }
-        if self.initial_delay > self.max_delay {
-            return Err(Error::invalid(format!(
-                "retry initial_delay ({:?}) must not exceed max_delay ({:?})",
-                self.initial_delay, self.max_delay
-            )));
-        }
-        Ok(())
-    }
-
-    /// The nearest valid policy.
-    pub(crate) fn sanitized(mut self) -> Self {
-        self.max_attempts = self.max_attempts.max(1);
-        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
-            self.multiplier = 1.0;
-        }
-        self.max_delay = self.max_delay.max(self.initial_delay);
-        self
-    }
-
-    /// The delay to sleep before attempt `retry + 1`, with jitter applied if enabled: drawn
-    /// from `[d / 2, d]` where `d = delay_for(retry)`, so never above `d`.
-    ///
-    /// ```
-    /// # use cachex_runtime::Policy;
-    /// let p = Policy::default();
-    /// let d = p.jittered_delay_for(2);
-    /// assert!(d <= p.delay_for(2) && d >= p.delay_for(2) / 2);
-    /// ```
-    pub fn jittered_delay_for(&self, retry: u32) -> Duration {
-        let d = self.delay_for(retry);
-        if !self.jitter || d.is_zero() {
-            return d;
-        }
-        let hi = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(fastrand::u64(hi / 2..=hi))
-    }
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-/// The schedule of one retry loop: how many attempts were made and what to sleep next.
-///
-/// ```
-/// use cachex_runtime::retry::Backoff;
-/// use cachex_runtime::Policy;
-/// use std::time::Duration;
-///
-/// let mut b = Backoff::new(Policy { max_attempts: 3, jitter: false, ..Policy::default() });
-/// assert_eq!(b.next_delay(), Some(Duration::from_millis(100))); // before attempt 2
-/// assert_eq!(b.next_delay(), Some(Duration::from_millis(200))); // before attempt 3
-/// assert_eq!(b.next_delay(), None);                             // attempts used up
-/// assert_eq!(b.attempts(), 3);
-/// ```
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    policy: Policy,
-    attempts: u32,
-    total_delay: Duration,
-}
-
-impl Backoff {
-    /// A schedule for `policy` with the first attempt under way (an invalid policy is replaced
-    /// by the nearest valid one).
-    ///
-    /// ```
-    /// # use cachex_runtime::{retry::Backoff, Policy};
-    /// let b = Backoff::new(Policy { max_attempts: 0, ..Policy::default() });
-    /// assert_eq!(b.attempts(), 1); // zero attempts is read as one
-    /// ```
-    pub fn new(policy: Policy) -> Self {
-        Backoff {
-            policy: policy.sanitized(),
-            attempts: 1,
-            total_delay: Duration::ZERO,
-        }
-    }
-
-    /// After a failed attempt: the delay before the next one, or `None` when the attempts are
-    /// used up. Counts the next attempt as made.
-    ///
-    /// ```
-    /// # use cachex_runtime::{retry::Backoff, Policy};
-    /// let mut b = Backoff::new(Policy { max_attempts: 2, ..Policy::default() });
-    /// assert!(b.next_delay().is_some_and(|d| d <= Policy::default().delay_for(1)));
-    /// assert_eq!(b.next_delay(), None);
-    /// ```
-    pub fn next_delay(&mut self) -> Option<Duration> {
-        if self.attempts >= self.policy.max_attempts {
-            return None;
-        }
-        let d = self.policy.jittered_delay_for(self.attempts);
-        self.attempts += 1;
-        self.total_delay += d;
-        Some(d)
-    }
-
-    /// Attempts made so far, the current one included.
-    ///
-    /// ```
-    /// # use cachex_runtime::{retry::Backoff, Policy};
-    /// let mut b = Backoff::new(Policy::default());
-    /// b.next_delay();
-    /// assert_eq!(b.attempts(), 2);
-    /// ```
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-
-    /// The sum of the delays handed out.
-    ///
-    /// ```
-    /// # use cachex_runtime::{retry::Backoff, Policy};
-    /// # use std::time::Duration;
-    /// let mut b = Backoff::new(Policy { jitter: false, ..Policy::default() });
-    /// b.next_delay();
-    /// b.next_delay();
-    /// assert_eq!(b.total_delay(), Duration::from_millis(300));
-    /// ```
-    pub fn total_delay(&self) -> Duration {
-        self.total_delay
-    }
-
-    /// After a failed attempt: sleeps the next delay and returns `true`, or returns `false` when
-    /// the attempts are used up.
-    ///
-    /// ```
-    /// # use cachex_runtime::{retry::Backoff, Policy};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let mut b = Backoff::new(Policy { max_attempts: 2, ..Policy::default() });
-    /// assert!(b.wait().await);  // slept up to 100 ms (tokio's clock)
-    /// assert!(!b.wait().await); // no attempts left
-    /// # }
-    /// ```
-    pub async fn wait(&mut self) -> bool {
-        match self.next_delay() {
-            Some(d) => {
-                if !d.is_zero() {
-                    tokio::time::sleep(d).await;
-                }
-                true
-            }
-            None => false,
-        }
-    }
-}
+pub use backoff::Backoff;
+pub use policy::Policy;
 
 /// What happened in a [`retry_with_stats`] loop.
 ///

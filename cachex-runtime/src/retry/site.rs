@@ -57,7 +57,11 @@ impl RetrySite {
     }
 
     /// The policy in force now: the registry's (falling back to the default policy, with a
-    /// warning, for an unknown name) with the overrides applied.
+    /// warning, for an unknown name) with the overrides applied, each field as given (an
+    /// override of `max_delay` alone caps the registry policy's delays).
+    ///
+    /// Runs once per call, at its first failure: one shared read lock on the registry's
+    /// policies and a lookup by `&str`, nothing allocated (`Policy` is `Copy`).
     pub fn policy(&self) -> Policy {
         let mut p = crate::registry().policy(self.policy).unwrap_or_else(|| {
             tracing::warn!(
