@@ -37,7 +37,9 @@ static DEFAULT_STORE: Mutex<Option<(String, Weak<Inner>)>> = Mutex::new(None);
 /// two would share one breaker, and one dead server would make the other's store refuse calls.
 /// Give each server its own name; an unnamed store on the *same* server (host and port, or
 /// socket path) is allowed and shares the breaker. An explicit `.name("redis")` is taken as
-/// meant and never refused. (Deriving a name from the URL instead would move the default
+/// meant and never refused. Once the first `redis` store and all its clones are dropped (a
+/// registered store is held by the registry until replaced), the name is free for another
+/// server; its breaker keeps its state and statistics. (Deriving a name from the URL instead would move the default
 /// store's breaker away from `store.redis`, where operators and tests look for it.)
 ///
 /// **TLS.** A `rediss://` URL verifies the server against the system's roots, or against a
