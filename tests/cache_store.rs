@@ -202,6 +202,7 @@ impl BrokenStore {
         Err(Error::Store {
             store: "broken".into(),
             message: "connection refused".into(),
+            source: None,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What went wrong inside cachex itself (as opposed to the user's own error type).
@@ -17,8 +18,11 @@ use std::time::Duration;
 /// assert!(e.to_string().contains("circuit breaker is open"));
 /// assert!(e.to_string().contains("users"));
 /// ```
+///
+/// Equality compares what an error says, not the identity of its cause: two
+/// [`Error::Store`] with the same store and message are equal whatever their `source`.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Error {
     /// The breaker `name` rejected the call without running it; it lets trial calls through in
     /// `retry_after`.
@@ -43,22 +47,34 @@ pub enum Error {
         /// What was wrong, naming the setting.
         reason: String,
     },
-    /// A store (Redis, ...) failed an operation. The message never carries a credential.
+    /// A store (Redis, ...) failed an operation. Neither the message nor the source carries a
+    /// credential.
+    ///
+    /// Build one with [`Error::store`] or [`Error::store_caused_by`] (the `source` field was
+    /// added in 0.2: a struct literal now needs `source: None` or a cause).
+    ///
+    /// ```
+    /// use cachex_runtime::Error;
+    /// use std::error::Error as _;
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    /// let e = Error::store_caused_by("sessions", "GET failed after 1 attempt(s)", io);
+    /// assert!(e.to_string().contains("store `sessions` failed"));
+    /// assert_eq!(e.source().unwrap().to_string(), "refused");
+    /// ```
     Store {
         /// Name of the store.
         store: String,
-        /// What failed.
+        /// What failed, and what to do about it when the cause does not say.
         message: String,
+        /// The error of the client library that caused it (the Redis client's error, for
+        /// [`RedisStore`](crate::RedisStore)), returned by [`std::error::Error::source`].
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// A value could not be encoded for a store.
     Serialization {
         /// What failed.
         message: String,
-    },
-    /// No store is registered under this name.
-    UnknownStore {
-        /// The name that was looked up.
-        name: String,
     },
 }
 
@@ -66,6 +82,34 @@ impl Error {
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
             reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Store`] of `store` without a cause.
+    ///
+    /// ```
+    /// let e = cachex_runtime::Error::store("disk", "write refused");
+    /// assert_eq!(e.to_string(), "store `disk` failed: write refused");
+    /// ```
+    pub fn store(store: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Store {
+            store: store.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Store`] of `store` caused by `source` (see [`Error::Store`] for an example).
+    /// The source's own text must carry no credential.
+    pub fn store_caused_by(
+        store: impl Into<String>,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Store {
+            store: store.into(),
+            message: message.into(),
+            source: Some(Arc::new(source)),
         }
     }
 
@@ -110,17 +154,91 @@ impl fmt::Display for Error {
                 )
             }
             Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
-            Error::Store { store, message } => write!(f, "store `{store}` failed: {message}"),
+            Error::Store { store, message, .. } => {
+                write!(f, "store `{store}` failed: {message}")
+            }
             Error::Serialization { message } => write!(f, "serialization failed: {message}"),
-            Error::UnknownStore { name } => write!(
-                f,
-                "no store is registered as `{name}` (register one with registry().set_store)"
-            ),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::CircuitOpen { name, retry_after } => f
+                .debug_struct("CircuitOpen")
+                .field("name", name)
+                .field("retry_after", retry_after)
+                .finish(),
+            Error::Timeout { name, after } => f
+                .debug_struct("Timeout")
+                .field("name", name)
+                .field("after", after)
+                .finish(),
+            Error::InvalidConfig { reason } => f
+                .debug_struct("InvalidConfig")
+                .field("reason", reason)
+                .finish(),
+            Error::Store {
+                store,
+                message,
+                source,
+            } => f
+                .debug_struct("Store")
+                .field("store", store)
+                .field("message", message)
+                // The cause as it reads: its Debug may be a wall of internals.
+                .field("source", &source.as_ref().map(|e| e.to_string()))
+                .finish(),
+            Error::Serialization { message } => f
+                .debug_struct("Serialization")
+                .field("message", message)
+                .finish(),
+        }
+    }
+}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Error::CircuitOpen { name, retry_after },
+                Error::CircuitOpen {
+                    name: n,
+                    retry_after: r,
+                },
+            ) => name == n && retry_after == r,
+            (Error::Timeout { name, after }, Error::Timeout { name: n, after: a }) => {
+                name == n && after == a
+            }
+            (Error::InvalidConfig { reason }, Error::InvalidConfig { reason: r }) => reason == r,
+            (
+                Error::Store { store, message, .. },
+                Error::Store {
+                    store: s,
+                    message: m,
+                    ..
+                },
+            ) => store == s && message == m,
+            (Error::Serialization { message }, Error::Serialization { message: m }) => message == m,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Error {}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Store {
+                source: Some(source),
+                ..
+            } => Some(&**source),
+            _ => None,
+        }
+    }
+}
 
 /// A duration as a person writes it: rounded to the millisecond and in the largest units that
 /// keep it exact enough (`200ms`, `1.5s`, `2m30s`, `1h5m`); `<1ms` for less than a millisecond
@@ -138,7 +256,7 @@ impl fmt::Display for Human {
             0 => f.write_str("<1ms"),
             1..=999 => write!(f, "{ms}ms"),
             1_000..=59_999 => {
-                let tenths = (ms + 50) / 100;
+                let tenths = ms.saturating_add(50) / 100;
                 if tenths.is_multiple_of(10) {
                     write!(f, "{}s", tenths / 10)
                 } else {
@@ -146,14 +264,14 @@ impl fmt::Display for Human {
                 }
             }
             60_000..=3_599_999 => {
-                let s = (ms + 500) / 1_000;
+                let s = ms.saturating_add(500) / 1_000;
                 match s % 60 {
                     0 => write!(f, "{}m", s / 60),
                     rem => write!(f, "{}m{rem}s", s / 60),
                 }
             }
             _ => {
-                let m = (ms + 30_000) / 60_000;
+                let m = ms.saturating_add(30_000) / 60_000;
                 match m % 60 {
                     0 => write!(f, "{}h", m / 60),
                     rem => write!(f, "{}h{rem}m", m / 60),
@@ -253,6 +371,32 @@ mod tests {
         assert_eq!(h(3_600_000_000_000), "1h");
         assert_eq!(h(3_900_000_000_000), "1h5m");
         assert!(!Human(Duration::MAX).to_string().is_empty());
+    }
+
+    #[test]
+    fn store_errors_compare_by_what_they_say_and_keep_their_cause() {
+        let io = || std::io::Error::other("refused");
+        let a = Error::store_caused_by("s", "GET failed", io());
+        let b = Error::store("s", "GET failed");
+        assert_eq!(a, b);
+        assert_eq!(a.clone(), a);
+        assert_ne!(a, Error::store("s", "SET failed"));
+        assert_ne!(a, Error::store("t", "GET failed"));
+        assert_eq!(
+            std::error::Error::source(&a.clone()).map(|e| e.to_string()),
+            Some("refused".to_owned())
+        );
+        assert!(std::error::Error::source(&b).is_none());
+        assert_eq!(
+            format!("{a:?}"),
+            r#"Store { store: "s", message: "GET failed", source: Some("refused") }"#
+        );
+        let open = Error::CircuitOpen {
+            name: "x".into(),
+            retry_after: Duration::ZERO,
+        };
+        assert_ne!(open, b);
+        assert!(format!("{open:?}").starts_with("CircuitOpen { name: \"x\""));
     }
 
     #[test]

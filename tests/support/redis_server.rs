@@ -3,12 +3,15 @@
 //! The harness speaks RESP itself over a blocking socket (see [`RedisServer::cmd`]) so that what
 //! the tests check about Redis does not go through the client library under test.
 //!
+//! Every server also listens on a unix socket ([`RedisServer::unix_socket`]); one started with
+//! [`RedisServer::start_tls`] listens on a second port for TLS ([`RedisServer::tls_port`]).
+//!
 //! Without a `redis-server` binary, [`RedisServer::start`] prints a notice and returns `None`
 //! (the test skips), except under CI (`CI=true`), where it panics so the run fails.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
@@ -25,6 +28,15 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: PathBuf,
     auth: Option<(Option<String>, String)>,
+    tls: Option<TlsListener>,
+}
+
+/// The TLS side of a server: its port and where its certificate, key and CA are.
+struct TlsListener {
+    port: u16,
+    dir: PathBuf,
+    /// Whether the server asks clients for a certificate signed by its CA (mutual TLS).
+    auth_clients: bool,
 }
 
 /// A RESP reply, as read by [`RedisServer::cmd`].
@@ -71,16 +83,32 @@ impl Reply {
 impl RedisServer {
     /// Starts a server without password. `None`: no `redis-server` here and not under CI.
     pub fn start() -> Option<RedisServer> {
-        RedisServer::start_with_auth(None)
+        RedisServer::start_with_auth(None, None)
+    }
+
+    /// Starts a server that also speaks TLS on [`RedisServer::tls_port`], with `server.crt`,
+    /// `server.key` and `ca.crt` from `tls_dir` (see `support::tls`). With `auth_clients` it
+    /// refuses clients without a certificate signed by that CA. The plain port stays open for
+    /// the harness itself.
+    pub fn start_tls(tls_dir: &Path, auth_clients: bool) -> Option<RedisServer> {
+        let tls = TlsListener {
+            port: 0,
+            dir: tls_dir.to_owned(),
+            auth_clients,
+        };
+        RedisServer::start_with_auth(None, Some(tls))
     }
 
     /// Starts a server that requires `password` from the default user (`user` None), or from an
     /// ACL user `user` (the default user is then disabled).
     pub fn start_with_password(user: Option<&str>, password: &str) -> Option<RedisServer> {
-        RedisServer::start_with_auth(Some((user.map(str::to_owned), password.to_owned())))
+        RedisServer::start_with_auth(Some((user.map(str::to_owned), password.to_owned())), None)
     }
 
-    fn start_with_auth(auth: Option<(Option<String>, String)>) -> Option<RedisServer> {
+    fn start_with_auth(
+        auth: Option<(Option<String>, String)>,
+        tls: Option<TlsListener>,
+    ) -> Option<RedisServer> {
         if !redis_server_available() {
             let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
             if ci {
@@ -107,9 +135,18 @@ impl RedisServer {
             child: None,
             dir,
             auth,
+            tls,
         };
         for _ in 0..PORT_ATTEMPTS {
             server.port = free_port();
+            if let Some(tls) = server.tls.as_mut() {
+                tls.port = loop {
+                    let port = free_port();
+                    if port != server.port {
+                        break port;
+                    }
+                };
+            }
             if server.spawn_and_wait() {
                 return Some(server);
             }
@@ -125,6 +162,19 @@ impl RedisServer {
     /// The port the server listens on (127.0.0.1 only).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port (127.0.0.1 only) of a server started with [`RedisServer::start_tls`].
+    pub fn tls_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .map(|tls| tls.port)
+            .expect("a server started with start_tls")
+    }
+
+    /// The unix socket the server also listens on.
+    pub fn unix_socket(&self) -> PathBuf {
+        self.dir.join(format!("redis-{}.sock", self.port))
     }
 
     /// `redis://127.0.0.1:<port>`, with the credentials if the server has a password.
@@ -244,6 +294,9 @@ impl RedisServer {
             .arg(&self.dir)
             .arg("--logfile")
             .arg(self.log_path())
+            .arg("--unixsocket")
+            .arg(self.unix_socket())
+            .args(["--unixsocketperm", "700"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -263,6 +316,20 @@ impl RedisServer {
                     "+@all",
                 ]);
             }
+        }
+        if let Some(tls) = &self.tls {
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(tls.dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(tls.dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(tls.dir.join("ca.crt"))
+                .args([
+                    "--tls-auth-clients",
+                    if tls.auth_clients { "yes" } else { "no" },
+                ]);
         }
         let child = command.spawn().expect("spawn redis-server");
         self.child = Some(child);

@@ -11,8 +11,9 @@
 //! a store. Building a store never touches the network: the connection is made by the first
 //! operation, so a service starts while its Redis is down and uses the cache once Redis is up.
 //!
-//! The URL's password is never shown: the store's `Debug`, its errors and its log lines show the
-//! URL with the password replaced by `***`, and text from the client library is scrubbed of it.
+//! No credential is ever shown: the store's `Debug`, its errors (and their sources) and its log
+//! lines show the URL with every password (`user:pass@`, `?pass=`, `?password=`) replaced by
+//! `***`, and text from the client library is scrubbed of it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +29,7 @@ use super::{ttl_millis, BoxFuture, Store};
 mod builder;
 mod url;
 
+use crate::error::Human;
 use crate::retry::{self, Policy};
 use crate::sync::RwLock;
 use crate::{CallError, CircuitBreaker, Error, State};
@@ -80,12 +82,18 @@ struct Inner {
 }
 
 impl RedisStore {
-    /// A store on `url` with the default settings (name `redis`, prefix `cachex`, 3 retries
-    /// from 100 ms, `BreakerConfig::default()`, 250 ms per attempt).
+    /// Does not connect: checks `url` and returns a lazy store that connects on its first
+    /// operation (call [`ping`](Self::ping) to wait for Redis).
     ///
-    /// Accepts `redis://[user][:password]@host[:port][/db]`, `rediss://...` (TLS; append
-    /// `#insecure` to skip certificate checks) and `redis+unix:///path`. Returns at once, without
-    /// connecting; an unparsable URL is an [`Error::InvalidConfig`] that does not repeat the URL.
+    /// Default settings: name `redis`, prefix `cachex`, 3 retries from 100 ms,
+    /// `BreakerConfig::default()`, 250 ms per attempt. Accepts
+    /// `redis://[user][:password]@host[:port][/db]` (percent-encode `/`, `?`, `#`, `@`, `:` and
+    /// `%` in the password), `rediss://...` (TLS; append `#insecure` to skip certificate
+    /// checks, or see [`RedisStoreBuilder::tls_ca`] for a private CA), `valkey://` and
+    /// `valkeys://`, and unix sockets as `redis+unix:///path?pass=...&db=N` (`?password=` works
+    /// too; also `valkey+unix://` and `unix://`). A URL it cannot use is an
+    /// [`Error::InvalidConfig`] that says why without repeating the password; so is a second
+    /// unnamed store on another server (see [`RedisStoreBuilder`]).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
@@ -273,14 +281,20 @@ impl Inner {
     /// `is_circuit_open()` works on it); anything else is an [`Error::Store`] whose message has
     /// every trace of the password scrubbed.
     fn error(&self, op: &str, attempts: u32, e: AttemptError) -> Error {
-        let message = match e {
+        let (message, source) = match e {
             AttemptError::Rejected(rejection) if rejection.is_circuit_open() => return rejection,
-            AttemptError::Rejected(other) => format!("{op}: {other}"),
-            AttemptError::Timeout(after) => format!(
-                "{op} timed out: no answer within {after:?} (operation timeout), {attempts} attempt(s)"
+            AttemptError::Rejected(other) => (format!("{op}: {other}"), None),
+            AttemptError::Timeout(after) => (
+                format!(
+                    "{op} timed out: no answer within {} (operation timeout), {attempts} attempt(s)",
+                    Human(after)
+                ),
+                None,
             ),
             AttemptError::Redis(e) => {
-                format!("{op} failed after {attempts} attempt(s): {e}")
+                let what = self.url.describe(&e);
+                let message = format!("{op} failed after {attempts} attempt(s): {what}");
+                (message, Some(self.url.cause(e)))
             }
         };
         let message = self.url.scrub(&message);
@@ -288,6 +302,7 @@ impl Inner {
         Error::Store {
             store: self.name.clone(),
             message,
+            source,
         }
     }
 }
