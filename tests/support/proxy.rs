@@ -159,13 +159,10 @@ fn pump(mut from: TcpStream, mut to: Option<TcpStream>, epoch: u64, shared: Arc<
             break;
         }
         let silent = epoch < shared.silent_below.load(Ordering::SeqCst);
-        match to.as_mut() {
-            Some(to) if !silent => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
+        if let Some(to) = to.as_mut().filter(|_| !silent) {
+            if to.write_all(&buf[..n]).is_err() {
+                break;
             }
-            _ => {}
         }
     }
     // A silenced connection stays open (no FIN, no RST) until the proxy is dropped.

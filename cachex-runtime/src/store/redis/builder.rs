@@ -3,13 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::aio::ConnectionManagerConfig;
-
+use super::conn::Conn;
 use super::url::RedactedUrl;
 use super::{Inner, RedisStore};
 use crate::retry::Policy;
-use crate::sync::RwLock;
 use crate::{registry, BreakerConfig, Error};
 use std::fmt;
 
@@ -41,6 +38,7 @@ pub struct RedisStoreBuilder {
     retry_delay: Duration,
     breaker: BreakerConfig,
     op_timeout: Duration,
+    max_value_bytes: usize,
 }
 
 impl RedisStoreBuilder {
@@ -53,6 +51,7 @@ impl RedisStoreBuilder {
             retry_delay: Duration::from_millis(100),
             breaker: BreakerConfig::default(),
             op_timeout: Duration::from_millis(250),
+            max_value_bytes: 1 << 20,
         }
     }
 
@@ -171,20 +170,9 @@ impl RedisStoreBuilder {
                 url.scrub(&e.to_string())
             ))
         })?;
-        // The manager makes one connection attempt per reconnect, bounded by op_timeout: the
-        // store's own retry and breaker decide how often to try again, not a backoff hidden in
-        // the client. No response timeout here: each attempt is bounded by the store instead.
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.op_timeout))
-            .set_response_timeout(None);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(|e| {
-                Error::invalid(format!(
-                    "RedisStore {url}: cannot set up the connection: {}",
-                    url.scrub(&e.to_string())
-                ))
-            })?;
+        // One connection attempt per store attempt, bounded by op_timeout: the store's own
+        // retry and breaker decide how often to try again, not a backoff hidden in the client.
+        let conn = Conn::new(client, self.op_timeout);
 
         let breaker_name = format!("store.{}", self.name);
         registry().try_configure_breaker(&breaker_name, self.breaker)?;
@@ -206,17 +194,34 @@ impl RedisStoreBuilder {
             inner: Arc::new(Inner {
                 name: self.name,
                 key_prefix,
-                conn: RwLock::new((0, conn)),
-                client,
-                conn_config: config,
+                conn,
                 breaker,
                 policy,
                 op_timeout: self.op_timeout,
                 max_retries: self.max_retries,
                 retry_delay: self.retry_delay,
                 url,
+                max_value_bytes: self.max_value_bytes,
+                health: Default::default(),
+                probing: Default::default(),
             }),
         })
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The largest value the store writes, in bytes (default 1 MiB). A larger value is not
+    /// sent (a warning is logged, at most once per 10 s), so one huge value can neither slow
+    /// Redis down nor open the store's breaker; the `#[cached]` call still returns it.
+    ///
+    /// ```
+    /// let builder = cachex_runtime::RedisStore::builder("redis://127.0.0.1")
+    ///     .max_value_bytes(8 << 20);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_value_bytes(mut self, max: usize) -> Self {
+        self.max_value_bytes = max;
+        self
     }
 }
 
@@ -234,6 +239,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("retry_delay", &self.retry_delay)
             .field("circuit_breaker", &self.breaker)
             .field("op_timeout", &self.op_timeout)
+            .field("max_value_bytes", &self.max_value_bytes)
             .finish()
     }
 }

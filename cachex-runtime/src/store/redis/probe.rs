@@ -1,0 +1,62 @@
+//! The recovery probe: while a store's breaker is open, one background task per store sends
+//! `PING` every [`PROBE_EVERY`] straight on the connection (not through the breaker) and closes
+//! the breaker as soon as Redis answers, so the cache is used again within a probe period of
+//! Redis coming back rather than after the breaker's whole timeout.
+//!
+//! The task runs on the tokio runtime of the operation that found the breaker open, holds the
+//! store only weakly (dropping the last handle of the store ends it at its next tick), and ends
+//! when the breaker is no longer open or is pinned open by hand (`force_open` is an operator's
+//! decision, not the probe's to undo).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::Inner;
+use crate::State;
+
+/// How often the probe pings while the breaker is open.
+pub(super) const PROBE_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts the probe of `inner` unless one runs already or the breaker is not (automatically)
+/// open. Does nothing outside a tokio runtime.
+pub(super) fn ensure(inner: &Arc<Inner>) {
+    if inner.breaker.state() != State::Open || inner.breaker.is_forced() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if inner
+        .probing
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let weak = Arc::downgrade(inner);
+    drop(runtime.spawn(run(weak)));
+}
+
+async fn run(weak: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let breaker = &inner.breaker;
+        if breaker.state() != State::Open || breaker.is_forced() {
+            inner.probing.store(false, Ordering::Release);
+            return;
+        }
+        if inner.ping_direct().await {
+            // Checked again: an operator may have pinned it while the ping was out.
+            if breaker.state() == State::Open && !breaker.is_forced() {
+                breaker.reset();
+                tracing::info!(store = %inner.name, "redis store: Redis answers again, breaker closed");
+            }
+            inner.probing.store(false, Ordering::Release);
+            return;
+        }
+    }
+}
