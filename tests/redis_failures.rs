@@ -382,3 +382,87 @@ async fn an_operation_timeout_counts_as_a_breaker_timeout() {
     println!("{stats:?}");
     assert_eq!((stats.total_failures, stats.total_timeouts), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_write_that_overruns_its_deadline_is_not_a_breaker_failure() {
+    // Used to: a large write that was merely slow was retried and each overrun counted as a
+    // breaker failure, as if Redis were down.
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = builder(&server.url(), "fail-slow-write")
+        .op_timeout(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    store.set("warm", b"v", None).await.unwrap();
+    server.pause(Duration::from_millis(800));
+    let value = vec![1u8; 512 * 1024];
+    let start = Instant::now();
+    let r = store.set("big", &value, None).await;
+    let took = start.elapsed();
+    // 50 ms, plus 50 ms per 256 KiB of value.
+    let deadline = Duration::from_millis(150);
+    println!("512 KiB write to a paused Redis: {took:?} (deadline {deadline:?}): {r:?}");
+    assert!(r.is_err());
+    assert!(took <= deadline + MARGIN, "one attempt: {took:?}");
+    let stats = store.breaker().stats();
+    assert_eq!(stats.total_failures, 0, "{stats:?}");
+    assert_eq!(stats.state, State::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_value_bytes_sets_the_largest_value_written() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = builder(&server.url(), "fail-max-value")
+        .max_value_bytes(4 << 20)
+        .build()
+        .await
+        .unwrap();
+    let value = vec![9u8; 2 << 20];
+    store.set("two-mib", &value, None).await.unwrap();
+    assert_eq!(store.get("two-mib").await.unwrap(), Some(value));
+    let over = vec![9u8; (4 << 20) + 1];
+    let err = store.set("over", &over, None).await.unwrap_err();
+    assert!(err.to_string().contains("max_value_bytes"), "{err}");
+    assert_eq!(server.cmd_str(&["EXISTS", "cachex:over"]).int(), 0);
+}
+
+#[tokio::test]
+async fn one_probe_runs_per_store_and_it_ends_with_the_store() {
+    // The recovery probe is a background task: there must never be more than one per store,
+    // however many operations find the breaker open, and none once the store is gone.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let store = builder(&format!("redis://127.0.0.1:{port}"), "fail-one-probe")
+        .max_retries(0)
+        .circuit_breaker(BreakerConfig {
+            threshold: 1,
+            timeout: Duration::from_secs(30),
+            half_open_max: 1,
+            ..BreakerConfig::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    for _ in 0..16 {
+        assert!(store.get("k").await.is_err());
+    }
+    assert_eq!(store.breaker().state(), State::Open);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(metrics.num_alive_tasks(), baseline + 1, "one probe");
+
+    drop(store);
+    let gone = wait_until(Duration::from_secs(2), async || {
+        metrics.num_alive_tasks() == baseline
+    })
+    .await;
+    println!("probe ended {gone:?} after the store was dropped");
+    assert!(gone.is_some(), "the probe ended with the store");
+}

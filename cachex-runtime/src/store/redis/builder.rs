@@ -14,8 +14,9 @@ use std::fmt;
 ///
 /// Defaults: name `redis` (breaker `store.redis`), prefix `cachex`, `max_retries` 3,
 /// `retry_delay` 100 ms (doubling, with jitter), breaker `BreakerConfig::default()`, `op_timeout`
-/// 250 ms. One operation takes at most `(1 + max_retries) × op_timeout` plus the backoff delays,
-/// and a few microseconds while the breaker is open.
+/// 250 ms, `max_value_bytes` 1 MiB. One operation takes at most `(1 + max_retries) × op_timeout`
+/// plus the backoff delays (a write gets `op_timeout` more per 256 KiB of value), and a few
+/// microseconds while the breaker is open.
 ///
 /// ```
 /// use cachex_runtime::RedisStore;

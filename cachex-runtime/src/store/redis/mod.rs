@@ -5,11 +5,23 @@
 //! each attempt through the store's circuit breaker (`store.<name>` in the registry), each attempt
 //! bounded by `op_timeout`. A rejection by the open breaker ends the operation at once. The
 //! breaker counts attempts, not operations, so a dead Redis opens it after `threshold` failed
-//! attempts however many callers there are.
+//! attempts however many callers there are; an attempt that overran `op_timeout` counts as a
+//! failure and a timeout in the breaker's stats.
 //!
-//! One auto-reconnecting multiplexed connection ([`ConnectionManager`]) is shared by all clones of
-//! a store. Building a store never touches the network: the connection is made by the first
-//! operation, so a service starts while its Redis is down and uses the cache once Redis is up.
+//! What a failed attempt means is decided by `classify`: a broken connection, a timeout, or a
+//! node that cannot serve (`READONLY` after a failover, `LOADING`, `MASTERDOWN`, `BUSY`) is a
+//! breaker failure, the connection is replaced and the attempt retried; a reply the server gave
+//! on purpose (`OOM`, `NOPERM`, `WRONGTYPE`, `ERR ...`) costs one attempt and counts as a
+//! *success* for the breaker (the server is up and answering). Writes the server keeps refusing
+//! are logged at `warn` (at most once per 10 s per store) and, after three in a row, not sent
+//! for the breaker's `timeout`; values over `max_value_bytes` are not sent at all.
+//!
+//! One multiplexed connection (`conn`) is shared by all clones of a store. It is made by the
+//! first operation (building a store never touches the network, so a service starts while its
+//! Redis is down) and replaced when its setup failed, when it broke, when it reaches a node that
+//! cannot serve, or after two timeouts in a row (a peer that vanished without a reset). While the
+//! breaker is open, a background probe (`probe`) pings Redis and closes the breaker as soon as it
+//! answers.
 //!
 //! The URL's password is never shown: the store's `Debug`, its errors and its log lines show the
 //! URL with the password replaced by `***`, and text from the client library is scrubbed of it.
@@ -64,9 +76,11 @@ const LARGE_WRITE: usize = 64 * 1024;
 /// A [`Store`] on Redis, every operation protected by a circuit breaker, retry with backoff and a
 /// per-attempt timeout.
 ///
-/// A cheap handle: clones share one auto-reconnecting connection and one breaker. Keys are
+/// A cheap handle: clones share one connection (replaced whenever it cannot work) and one
+/// breaker. Keys are
 /// `<prefix>:<key>` (prefix `cachex` by default), so a cache named `users` stores key `42` under
-/// `cachex:users:42`. TTLs are set in milliseconds, atomically with the value (`SET .. PX`).
+/// `cachex:users:42`. TTLs are set in milliseconds, atomically with the value (`SET .. PX`);
+/// a TTL beyond about 100 years (`Duration::MAX`, say) is cut to that, which Redis accepts.
 ///
 /// Building is lazy: [`RedisStore::connect`] and [`RedisStoreBuilder::build`] check the URL and
 /// return at once, without a connection; the first operation connects. Call
