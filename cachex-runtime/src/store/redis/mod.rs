@@ -730,3 +730,53 @@ impl fmt::Debug for RedisStore {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn warnings_are_rate_limited_per_store() {
+        let health = Health::default();
+        assert!(health.may_warn());
+        assert!(!health.may_warn());
+        tokio::time::advance(WARN_EVERY - Duration::from_millis(1)).await;
+        assert!(!health.may_warn(), "still within the period");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(health.may_warn(), "a new period");
+        assert!(!health.may_warn());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_writes_pause_writes_for_a_while() {
+        let health = Health::default();
+        let pause = Duration::from_secs(30);
+        for _ in 1..REFUSALS_BEFORE_BACKOFF {
+            assert!(!health.write_refused(pause));
+            assert!(!health.writes_paused(), "a few refusals are not a pattern");
+        }
+        assert!(health.write_refused(pause));
+        assert!(health.writes_paused());
+        tokio::time::advance(pause - Duration::from_millis(1)).await;
+        assert!(health.writes_paused());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!health.writes_paused(), "a write is tried again");
+        // Refused again: paused again at once.
+        assert!(health.write_refused(pause));
+        assert!(health.writes_paused());
+        // A write taken clears it all.
+        health.write_taken();
+        assert!(!health.writes_paused());
+        assert!(!health.write_refused(pause));
+    }
+
+    #[test]
+    fn two_timeouts_in_a_row_replace_the_connection_and_an_answer_clears_the_run() {
+        let health = Health::default();
+        assert!(!health.timed_out());
+        health.answered();
+        assert!(!health.timed_out());
+        assert!(health.timed_out(), "the second in a row");
+        assert!(!health.timed_out(), "the run starts over");
+    }
+}

@@ -21,7 +21,12 @@ pub(super) const PROBE_EVERY: Duration = Duration::from_millis(250);
 /// Starts the probe of `inner` unless one runs already or the breaker is not (automatically)
 /// open. Does nothing outside a tokio runtime.
 pub(super) fn ensure(inner: &Arc<Inner>) {
-    if inner.breaker.state() != State::Open || inner.breaker.is_forced() {
+    // Read first: every rejection while the breaker is open comes here, and a running probe is
+    // the common case then.
+    if inner.probing.load(Ordering::Acquire)
+        || inner.breaker.state() != State::Open
+        || inner.breaker.is_forced()
+    {
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
