@@ -194,6 +194,7 @@ async fn the_cached_function_always_answers_while_redis_is_killed_paused_and_bla
         OP_TIMEOUT + Duration::from_millis(5)
     );
 
+    println!("store breaker: {:?}", breaker.stats());
     let hits = hits.lock().unwrap().clone();
     let recovery_bound = BREAKER_TIMEOUT + PROBE_EVERY;
     let margin = Duration::from_millis(250);
