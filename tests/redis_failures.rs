@@ -466,3 +466,49 @@ async fn one_probe_runs_per_store_and_it_ends_with_the_store() {
     println!("probe ended {gone:?} after the store was dropped");
     assert!(gone.is_some(), "the probe ended with the store");
 }
+
+#[test]
+fn a_probe_dropped_with_its_runtime_is_started_again_on_the_next() {
+    // A store outlives runtimes (it sits in the registry); a probe that died with the runtime
+    // that started it must not keep later runtimes from probing.
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let url = server.url();
+    let store = runtime().block_on(async {
+        builder(&url, "fail-probe-runtimes")
+            .max_retries(0)
+            .op_timeout(Duration::from_millis(100))
+            .circuit_breaker(BreakerConfig {
+                threshold: 1,
+                timeout: Duration::from_secs(30),
+                half_open_max: 1,
+                ..BreakerConfig::default()
+            })
+            .build()
+            .await
+            .unwrap()
+    });
+    server.kill();
+    // The first runtime opens the breaker, starts the probe, and ends with it.
+    runtime().block_on(async {
+        assert!(store.get("k").await.is_err());
+        assert_eq!(store.breaker().state(), State::Open);
+    });
+    server.restart();
+    runtime().block_on(async {
+        assert!(store.get("k").await.unwrap_err().is_circuit_open());
+        let closed = wait_until(Duration::from_secs(3), async || {
+            store.breaker().state() != State::Open
+        })
+        .await;
+        println!("closed by a probe of a later runtime after {closed:?}");
+        assert!(closed.is_some(), "a new probe ran");
+    });
+}

@@ -40,10 +40,25 @@ pub(super) fn ensure(inner: &Arc<Inner>) {
         return;
     }
     let weak = Arc::downgrade(inner);
-    drop(runtime.spawn(run(weak)));
+    // The guard is made here, not in the task, so that it also runs for a task dropped unpolled.
+    let running = Running(Weak::clone(&weak));
+    drop(runtime.spawn(run(weak, running)));
 }
 
-async fn run(weak: Weak<Inner>) {
+/// Clears the store's probing flag when the probe ends, however it ends: returning, or dropped
+/// with a runtime that shuts down, even before its first poll (the next operation on another
+/// runtime then starts a new one).
+struct Running(Weak<Inner>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
+async fn run(weak: Weak<Inner>, _running: Running) {
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
         let Some(inner) = weak.upgrade() else {
@@ -51,7 +66,6 @@ async fn run(weak: Weak<Inner>) {
         };
         let breaker = &inner.breaker;
         if breaker.state() != State::Open || breaker.is_forced() {
-            inner.probing.store(false, Ordering::Release);
             return;
         }
         if inner.ping_direct().await {
@@ -60,7 +74,6 @@ async fn run(weak: Weak<Inner>) {
                 breaker.reset();
                 tracing::info!(store = %inner.name, "redis store: Redis answers again, breaker closed");
             }
-            inner.probing.store(false, Ordering::Release);
             return;
         }
     }
