@@ -512,3 +512,28 @@ fn a_probe_dropped_with_its_runtime_is_started_again_on_the_next() {
         assert!(closed.is_some(), "a new probe ran");
     });
 }
+
+#[test]
+fn a_connection_made_on_a_runtime_that_ended_is_replaced_on_first_use() {
+    // A store outlives runtimes (it sits in the registry); its connection's driver dies with
+    // the runtime that made it, and the next runtime's first operation must not fail on it.
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let url = server.url();
+    let store = runtime().block_on(async {
+        let store = builder(&url, "fail-runtimes").build().await.unwrap();
+        store.set("k", b"v", None).await.unwrap();
+        store
+    });
+    runtime().block_on(async {
+        assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.breaker().stats().total_failures, 0);
+    });
+}

@@ -726,6 +726,7 @@ impl fmt::Debug for RedisStore {
             .field("max_retries", &inner.max_retries)
             .field("retry_delay", &inner.retry_delay)
             .field("op_timeout", &inner.op_timeout)
+            .field("max_value_bytes", &inner.max_value_bytes)
             .field("breaker_state", &inner.breaker.state())
             .finish()
     }
