@@ -86,6 +86,28 @@ const LARGE_WRITE: usize = 64 * 1024;
 /// return at once, without a connection; the first operation connects. Call
 /// [`RedisStore::ping`] at startup if the service should refuse to start without Redis.
 ///
+/// What production Redis does, and what the store does about it:
+///
+/// - **A broken or silent connection, a timeout, a node that cannot serve** (`READONLY` after a
+///   failover behind the same endpoint, `LOADING`, `MASTERDOWN`, `BUSY`): a failure for the
+///   breaker; the connection is replaced (after two timeouts in a row for a silent one) and the
+///   attempt retried, so a moved primary is reached within `op_timeout × (1 + max_retries)`.
+///   A connection setup that failed for any reason is tried afresh by later operations.
+/// - **A reply the server gave on purpose** (`OOM`, `NOPERM`, `WRONGTYPE`, `ERR ...`): one
+///   attempt, no retry, and a *success* for the breaker: the server is up and answering, and
+///   opening the breaker would take reads that work out of the path too.
+/// - **Writes refused again and again** (Redis full under `noeviction`, a user without `SET`):
+///   logged at `warn`, at most once per 10 s per store; after three in a row writes are not sent
+///   for the breaker's `timeout`, then tried again. Reads go on as usual.
+/// - **Large values**: a value over `max_value_bytes` (1 MiB by default) is not written; a write
+///   gets `op_timeout` more per 256 KiB of value, and a large write (over 64 KiB) that still
+///   overruns counts neither way for the breaker.
+/// - **An open breaker**: a background task sends `PING` every 250 ms (one per store, on the
+///   runtime of the operation that found the breaker open, ended when the store is dropped or
+///   the breaker leaves OPEN) and closes the breaker as soon as Redis answers, so the cache is
+///   used again well before the breaker's `timeout`. A breaker pinned by `force_open` is left
+///   alone. Attempts that overran `op_timeout` show in the breaker's `total_timeouts`.
+///
 /// ```
 /// use cachex_runtime::{registry, RedisStore};
 ///
