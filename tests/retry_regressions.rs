@@ -275,15 +275,20 @@ async fn max_delay_caps_every_sleep_even_below_initial_delay() {
 }
 
 #[test]
-fn a_policy_whose_initial_delay_exceeds_max_delay_is_accepted_as_it_is() {
-    // `try_set_policy` used to refuse it and `set_policy` to store it with `max_delay` raised
-    // to `initial_delay`. It is meaningful (every delay is `max_delay`), so it is kept as given.
+fn a_policy_whose_initial_delay_exceeds_max_delay_is_stored_with_its_cap_kept() {
+    // `set_policy` used to store it with `max_delay` raised to `initial_delay`, so every retry
+    // slept 2 s. Now the cap is kept and `initial_delay` lowered to it: the same sleeps as the
+    // policy as written. `try_set_policy` still refuses it as a likely mistake.
     let p = policy(3, Duration::from_secs(2), MS(123), 2.0);
-    assert!(p.validate().is_ok());
-    registry().try_set_policy("regr-slow-start", p).unwrap();
-    assert_eq!(registry().policy("regr-slow-start"), Some(p));
+    assert!(p.validate().is_err());
+    assert!(registry().try_set_policy("regr-slow-start", p).is_err());
     registry().set_policy("regr-slow-start-2", p);
-    assert_eq!(registry().policy("regr-slow-start-2"), Some(p));
+    let stored = registry().policy("regr-slow-start-2").unwrap();
+    assert_eq!(stored.max_delay, MS(123));
+    for n in 1..10 {
+        assert_eq!(stored.delay_for(n), p.delay_for(n));
+        assert_eq!(stored.delay_for(n), MS(123));
+    }
     // The other checks stay.
     assert!(registry()
         .try_set_policy(
@@ -317,12 +322,10 @@ async fn under_a_registered_capped_policy() -> Result<(), String> {
 async fn a_registered_policy_below_its_initial_delay_sleeps_max_delay() {
     // Through the registry and `#[retry(policy = ..)]`, the same policy used to sleep 2 s and
     // then 4 s.
-    registry()
-        .try_set_policy(
-            "regr-capped",
-            policy(3, Duration::from_secs(2), MS(123), 2.0),
-        )
-        .unwrap();
+    registry().set_policy(
+        "regr-capped",
+        policy(3, Duration::from_secs(2), MS(123), 2.0),
+    );
     let start = Instant::now();
     assert!(under_a_registered_capped_policy().await.is_err());
     let slept = start.elapsed();

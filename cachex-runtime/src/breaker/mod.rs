@@ -750,6 +750,13 @@ impl CircuitBreaker {
         }
     }
 
+    /// Counts a failure that its caller reports through [`call`](Self::call) as a timeout too:
+    /// a deadline kept by the caller rather than by `call_timeout`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn count_timeout(&self) {
+        self.timeouts.fetch_add(1, Relaxed);
+    }
+
     fn reject(&self, retry_after: Duration) -> Duration {
         self.counts.incr(REJECTIONS);
         retry_after

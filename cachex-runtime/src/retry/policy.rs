@@ -143,10 +143,13 @@ impl Policy {
         }
     }
 
-    /// Checks the policy: at least one attempt and a finite multiplier of at least 1.0.
+    /// Checks the policy: at least one attempt, a finite multiplier of at least 1.0, and
+    /// `initial_delay <= max_delay`.
     ///
-    /// An `initial_delay` above `max_delay` is valid: every delay is then `max_delay`. A zero
-    /// `max_delay` is valid too: the retries follow one another without sleeping.
+    /// An `initial_delay` above `max_delay` is refused as a likely mistake (the two were probably
+    /// swapped), although it has a meaning: every delay is then `max_delay`, which is what
+    /// [`Registry::set_policy`](crate::Registry::set_policy) stores for it and what a loop run
+    /// with it sleeps. A zero `max_delay` is valid: the retries follow one another at once.
     ///
     /// ```
     /// # use cachex_runtime::Policy;
@@ -156,8 +159,8 @@ impl Policy {
     /// assert!(Policy { max_attempts: 0, ..Policy::default() }.validate().is_err());
     ///
     /// let capped = Policy { initial_delay: Duration::from_secs(2), max_delay: Duration::from_millis(123), ..Policy::default() };
-    /// assert!(capped.validate().is_ok());
-    /// assert_eq!(capped.delay_for(1), Duration::from_millis(123));
+    /// assert!(capped.validate().is_err());
+    /// assert_eq!(capped.delay_for(1), Duration::from_millis(123)); // still capped when run
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
         if self.max_attempts == 0 {
@@ -171,16 +174,27 @@ impl Policy {
                 self.multiplier
             )));
         }
+        if self.initial_delay > self.max_delay {
+            return Err(Error::invalid(format!(
+                "retry initial_delay ({}) must not exceed max_delay ({}): every delay would be \
+                 max_delay (swapped?)",
+                crate::error::Human(self.initial_delay),
+                crate::error::Human(self.max_delay)
+            )));
+        }
         Ok(())
     }
 
-    /// The nearest valid policy: at least one attempt, and a multiplier that is not finite or
-    /// below 1.0 read as 1.0. The delays are kept as given (`max_delay` always caps them).
+    /// The nearest valid policy: at least one attempt, a multiplier that is not finite or below
+    /// 1.0 read as 1.0, and an `initial_delay` above `max_delay` lowered to it. The cap is never
+    /// raised, so every sleep stays what [`delay_for`](Self::delay_for) gives for the policy as
+    /// written.
     pub(crate) fn sanitized(mut self) -> Self {
         self.max_attempts = self.max_attempts.max(1);
         if !self.multiplier.is_finite() || self.multiplier < 1.0 {
             self.multiplier = 1.0;
         }
+        self.initial_delay = self.initial_delay.min(self.max_delay);
         self
     }
 

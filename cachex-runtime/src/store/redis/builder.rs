@@ -4,16 +4,15 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::aio::ConnectionManagerConfig;
 use redis::{ClientTlsConfig, TlsCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::conn::Conn;
 use super::url::RedactedUrl;
 use super::{Inner, RedisStore};
 use crate::retry::Policy;
-use crate::sync::{Mutex, RwLock};
+use crate::sync::Mutex;
 use crate::{registry, BreakerConfig, Error};
 
 /// The name of a store built without [`RedisStoreBuilder::name`].
@@ -27,8 +26,9 @@ static DEFAULT_STORE: Mutex<Option<(String, Weak<Inner>)>> = Mutex::new(None);
 ///
 /// Defaults: name `redis` (breaker `store.redis`), prefix `cachex`, `max_retries` 3,
 /// `retry_delay` 100 ms (doubling, with jitter), breaker `BreakerConfig::default()`, `op_timeout`
-/// 250 ms. One operation takes at most `(1 + max_retries) × op_timeout` plus the backoff delays,
-/// and a few microseconds while the breaker is open.
+/// 250 ms, `max_value_bytes` 1 MiB. One operation takes at most `(1 + max_retries) × op_timeout`
+/// plus the backoff delays (a write gets `op_timeout` more per 256 KiB of value), and a few
+/// microseconds while the breaker is open.
 ///
 /// **Names and breakers.** Each store name has one breaker, `store.<name>`, shared by every
 /// store of that name. A store built without [`name`](Self::name) is named `redis`, so
@@ -74,6 +74,7 @@ pub struct RedisStoreBuilder {
     tls_ca: Option<Vec<u8>>,
     /// Client certificate chain and private key, PEM.
     tls_client: Option<(Vec<u8>, Vec<u8>)>,
+    max_value_bytes: usize,
 }
 
 impl RedisStoreBuilder {
@@ -89,6 +90,7 @@ impl RedisStoreBuilder {
             named: false,
             tls_ca: None,
             tls_client: None,
+            max_value_bytes: 1 << 20,
         }
     }
 
@@ -259,20 +261,9 @@ impl RedisStoreBuilder {
                 url.scrub(&e.to_string())
             ))
         })?;
-        // The manager makes one connection attempt per reconnect, bounded by op_timeout: the
-        // store's own retry and breaker decide how often to try again, not a backoff hidden in
-        // the client. No response timeout here: each attempt is bounded by the store instead.
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.op_timeout))
-            .set_response_timeout(None);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(|e| {
-                Error::invalid(format!(
-                    "RedisStore {url}: cannot set up the connection: {}",
-                    url.scrub(&e.to_string())
-                ))
-            })?;
+        // One connection attempt per store attempt, bounded by op_timeout: the store's own
+        // retry and breaker decide how often to try again, not a backoff hidden in the client.
+        let conn = Conn::new(client, self.op_timeout);
 
         // Held until the store exists, so that two unnamed builds cannot both pass the check.
         let mut default_store = DEFAULT_STORE.lock();
@@ -313,15 +304,16 @@ impl RedisStoreBuilder {
         let inner = Arc::new(Inner {
             name: self.name,
             key_prefix,
-            conn: RwLock::new((0, conn)),
-            client,
-            conn_config: config,
+            conn,
             breaker,
             policy,
             op_timeout: self.op_timeout,
             max_retries: self.max_retries,
             retry_delay: self.retry_delay,
             url,
+            max_value_bytes: self.max_value_bytes,
+            health: Default::default(),
+            probing: Default::default(),
         });
         if is_default
             && default_store
@@ -392,6 +384,22 @@ impl RedisStoreBuilder {
     }
 }
 
+impl RedisStoreBuilder {
+    /// The largest value the store writes, in bytes (default 1 MiB). A larger value is not
+    /// sent (a warning is logged, at most once per 10 s), so one huge value can neither slow
+    /// Redis down nor open the store's breaker; the `#[cached]` call still returns it.
+    ///
+    /// ```
+    /// let builder = cachex_runtime::RedisStore::builder("redis://127.0.0.1")
+    ///     .max_value_bytes(8 << 20);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_value_bytes(mut self, max: usize) -> Self {
+        self.max_value_bytes = max;
+        self
+    }
+}
+
 impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = match RedactedUrl::parse(&self.url) {
@@ -411,6 +419,7 @@ impl fmt::Debug for RedisStoreBuilder {
                 "tls_client_cert",
                 &self.tls_client.as_ref().map(|_| "<set>"),
             )
+            .field("max_value_bytes", &self.max_value_bytes)
             .finish()
     }
 }
