@@ -348,6 +348,10 @@ impl CacheSite {
 
     /// The store path with a `key = <expr>` key, written with `to_string()`.
     ///
+    /// The store key is `<name>:<key>`. A key whose text starts with `:` is the one key that
+    /// [`registry().clear_cache(name)`](crate::Registry::clear_cache) does not reach: it reads
+    /// as a key of a cache named `<name>:` (see [`is_under_prefix`](crate::is_under_prefix)).
+    ///
     /// ```
     /// use cachex_runtime::__private::{CacheSite, Plain};
     /// use cachex_runtime::{registry, MemoryStore, Store};
