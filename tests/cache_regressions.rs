@@ -287,3 +287,123 @@ async fn a_thousand_named_caches_on_one_store_sweep_it_once() {
     registry().clear_cache("reg-thousand").await.unwrap();
     assert_eq!(counting.sweeps.load(SeqCst), 1);
 }
+
+/// Counts the bodies of one key that exist at once; the guard lives in the body, so a
+/// cancelled body counts until it is dropped.
+struct Running<'a>(&'a AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn enter(count: &'a AtomicUsize, max: &AtomicUsize) -> Self {
+        let now = count.fetch_add(1, SeqCst) + 1;
+        max.fetch_max(now, SeqCst);
+        Running(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaders_cancelled_at_random_hand_over_to_one_waiter_and_nobody_hangs() {
+    // Stress of the single-flight hand-over on two threads: in every round 16 callers of one
+    // key start, and about a third of them (the running leader among them, often) are
+    // cancelled at some point of their run. The bodies of one key never overlap (a body still
+    // being dropped included), and every caller not cancelled gets the value.
+    static SITE: CacheSite = CacheSite::new("reg-handover-stress", "memory");
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static MAX: AtomicUsize = AtomicUsize::new(0);
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..300u32 {
+        let mut handles = Vec::new();
+        for _ in 0..16 {
+            let yields = next() % 8;
+            handles.push(tokio::spawn(SITE.memory(round, async move {
+                let _running = Running::enter(&RUNNING, &MAX);
+                for _ in 0..yields {
+                    tokio::task::yield_now().await;
+                }
+                Ok::<u32, String>(round)
+            })));
+        }
+        let mut kept = Vec::new();
+        for h in handles {
+            if next() % 3 == 0 {
+                for _ in 0..next() % 4 {
+                    tokio::task::yield_now().await;
+                }
+                h.abort();
+            } else {
+                kept.push(h);
+            }
+        }
+        let done = tokio::time::timeout(Duration::from_secs(30), async {
+            for h in kept {
+                assert_eq!(h.await.unwrap(), Ok(round));
+            }
+        })
+        .await;
+        assert!(done.is_ok(), "round {round}: a waiter hung");
+    }
+    assert_eq!(MAX.load(SeqCst), 1, "two bodies of one key ran at once");
+}
+
+/// Records, when dropped, how many flights of `name` were in progress.
+struct SeenAtDrop(&'static str, &'static AtomicUsize);
+
+impl Drop for SeenAtDrop {
+    fn drop(&mut self) {
+        self.1.store(
+            cachex_runtime::__private::flights_in_progress(self.0),
+            SeqCst,
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_leader_drops_its_body_before_handing_over() {
+    // Checks that the flight outlives the body: the waiters are released (and one of them may
+    // start the next body) only after a cancelled leader's body is gone, on both paths.
+    static MEMORY: CacheSite = CacheSite::new("reg-drop-order-memory", "memory");
+    static STORE: CacheSite = CacheSite::new("reg-drop-order-store", "reg-drop-order-store");
+    static SEEN_MEMORY: AtomicUsize = AtomicUsize::new(usize::MAX);
+    static SEEN_STORE: AtomicUsize = AtomicUsize::new(usize::MAX);
+    registry().set_store("reg-drop-order-store", MemoryStore::new(10));
+    let memory = tokio::spawn(MEMORY.memory(1u8, async {
+        let _seen = SeenAtDrop("reg-drop-order-memory", &SEEN_MEMORY);
+        sleep(BODY).await;
+        Ok::<u8, String>(1)
+    }));
+    let store = tokio::spawn(STORE.remote(&1u8, async {
+        let _seen = SeenAtDrop("reg-drop-order-store", &SEEN_STORE);
+        sleep(BODY).await;
+        Some(1u8)
+    }));
+    sleep(BODY / 2).await;
+    memory.abort();
+    store.abort();
+    assert!(memory.await.unwrap_err().is_cancelled());
+    assert!(store.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        SEEN_MEMORY.load(SeqCst),
+        1,
+        "memory flight left before its body was dropped"
+    );
+    assert_eq!(
+        SEEN_STORE.load(SeqCst),
+        1,
+        "store flight left before its body was dropped"
+    );
+    assert_eq!(
+        cachex_runtime::__private::flights_in_progress("reg-drop-order-memory"),
+        0
+    );
+}
