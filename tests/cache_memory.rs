@@ -209,9 +209,12 @@ async fn cancelled_leader_does_not_hang_followers() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn uncacheable_leader_lets_one_follower_run_next() {
+async fn uncacheable_leader_lets_every_follower_run_its_own_body_at_once() {
+    // An `Err` cannot be shared, so the followers of a failed flight each run their own body
+    // at once rather than one after another (a chain of flights added up their latencies).
     static SITE: CacheSite = CacheSite::new("mem-err-leader", "memory");
     static RUNS: AtomicU32 = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..16 {
         set.spawn(SITE.memory(3u8, async {
@@ -230,7 +233,7 @@ async fn uncacheable_leader_lets_one_follower_run_next() {
         while let Some(r) = set.join_next().await {
             match r.unwrap() {
                 Ok(n) => {
-                    assert_eq!(n, 1);
+                    assert!((1..16).contains(&n));
                     oks += 1;
                 }
                 Err(_) => errs += 1,
@@ -240,7 +243,12 @@ async fn uncacheable_leader_lets_one_follower_run_next() {
     .await;
     assert!(all.is_ok(), "followers hung after an Err leader");
     assert_eq!((errs, oks), (1, 15));
-    assert_eq!(RUNS.load(SeqCst), 2);
+    assert_eq!(RUNS.load(SeqCst), 16);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(20),
+        "two body durations"
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,6 @@ pub use linkme;
 
 pub use crate::breaker::decl::{breaker_run, BreakerDecl, BreakerSite, BREAKERS};
 pub use crate::cache::decl::{CacheDecl, CACHES};
-pub use crate::cache::private::*;
+pub use crate::cache::site::*;
 pub use crate::retry::site::{RetrySite, RetryState};
 pub use crate::{BreakerConfig, CallError, CircuitBreaker, Error, Policy};

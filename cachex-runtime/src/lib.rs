@@ -20,7 +20,7 @@ pub use cache::{Cache, CacheStats};
 pub use error::{CallError, Error};
 pub use registry::{registry, Registry};
 pub use retry::{Policy, RetryStats};
-pub use store::{BoxFuture, MemoryStore, Store};
+pub use store::{is_under_prefix, BoxFuture, MemoryStore, Store};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use crate::cache::Caches;
+use crate::cache::names;
+use crate::store::named;
 use crate::sync::RwLock;
 use crate::{BreakerConfig, CacheStats, CircuitBreaker, Error, Policy, Store};
 
@@ -39,7 +40,6 @@ pub fn registry() -> &'static Registry {
 pub struct Registry {
     breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
     policies: RwLock<HashMap<String, Policy>>,
-    pub(crate) caches: Caches,
 }
 
 /// A name kept for the rest of the process: registry breakers are never removed, so their names
@@ -78,7 +78,6 @@ impl Registry {
         Registry {
             breakers: RwLock::new(breakers),
             policies: RwLock::new(policies),
-            caches: Caches::default(),
         }
     }
 
@@ -204,15 +203,36 @@ impl Registry {
         Ok(())
     }
 
-    /// Registers (or replaces) the store `name` for `#[cached(store = "name")]`. The store
-    /// "memory" exists from the start.
+    /// Registers (or replaces) the store `name` for `#[cached(store = "name")]` and
+    /// [`store`](Self::store).
+    ///
+    /// `"memory"` is refused (reported with `tracing::error!`; see
+    /// [`try_set_store`](Self::try_set_store)): it names the typed in-process tier of
+    /// `#[cached]`, where each function keeps its own map of typed values (no serialisation,
+    /// first-in first-out eviction), so a byte store registered under that name would never be
+    /// used by them. The registry's own `"memory"` byte store (a [`MemoryStore`](crate::MemoryStore),
+    /// TinyLFU eviction) exists from the start for [`Cache`](crate::Cache)s.
     ///
     /// ```
     /// use cachex_runtime::{registry, MemoryStore};
     /// registry().set_store("local", MemoryStore::new(10_000));
     /// ```
     pub fn set_store<S: Store>(&self, name: &str, store: S) {
-        self.caches.set_store(name, Arc::new(store));
+        if let Err(e) = self.try_set_store(name, store) {
+            tracing::error!(store = name, error = %e, "cachex: store not registered");
+        }
+    }
+
+    /// [`set_store`](Self::set_store), returning [`Error::InvalidConfig`] for `"memory"`.
+    ///
+    /// ```
+    /// use cachex_runtime::{registry, Error, MemoryStore};
+    /// assert!(registry().try_set_store("sessions", MemoryStore::new(100)).is_ok());
+    /// let refused = registry().try_set_store("memory", MemoryStore::new(100));
+    /// assert!(matches!(refused, Err(Error::InvalidConfig { .. })));
+    /// ```
+    pub fn try_set_store<S: Store>(&self, name: &str, store: S) -> Result<(), Error> {
+        named().set(name, Arc::new(store))
     }
 
     /// The store registered as `name` ("memory" always exists).
@@ -223,7 +243,7 @@ impl Registry {
     /// assert!(registry().store("no-such-store").is_none());
     /// ```
     pub fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
-        self.caches.store(name)
+        named().get(name)
     }
 
     /// Hits and misses of the cache `cache` (a `#[cached]` name), `None` if no such cache has
@@ -234,10 +254,13 @@ impl Registry {
     /// assert!(registry().cache_stats("never-used").is_none());
     /// ```
     pub fn cache_stats(&self, cache: &str) -> Option<CacheStats> {
-        self.caches.cache_stats(cache)
+        names::global().stats(cache)
     }
 
-    /// Removes every entry of the cache `cache`, in its store too.
+    /// Removes every entry of the cache `cache`, in its store too: the keys `<cache>:<key>`
+    /// where `<key>` does not start with `:` (see [`is_under_prefix`](crate::is_under_prefix)),
+    /// so the caches whose names extend it (`<cache>::child`) keep theirs. A value whose
+    /// computation started before this call is not stored after it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -245,7 +268,7 @@ impl Registry {
     /// # }
     /// ```
     pub async fn clear_cache(&self, cache: &str) -> Result<(), Error> {
-        self.caches.clear_cache(cache).await
+        names::global().clear(cache, named()).await
     }
 }
 

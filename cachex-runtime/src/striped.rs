@@ -98,11 +98,19 @@ fn claim_slot() -> usize {
         return EXITING;
     }
     let mut slots = SLOTS.lock();
-    let slot = match (0..slots.0.len()).min_by_key(|&i| slots.0[i]) {
+    let lowest = slots
+        .0
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, s)| *s)
+        .map(|(i, _)| i);
+    let slot = match lowest {
         Some(i) => slots.0.swap_remove(i),
         None => {
-            slots.1 += 1;
-            slots.1 - 1
+            // One slot per live thread: far from `usize::MAX`.
+            let next = slots.1;
+            slots.1 = next.saturating_add(1);
+            next
         }
     };
     SLOT.with(|s| s.set(slot));
@@ -125,13 +133,18 @@ impl<const N: usize> Striped<N> {
     #[inline]
     pub(crate) fn add(&self, i: usize, n: u64) {
         let slot = thread_slot();
+        // `i < N` at every call site; `get` costs the same bounds check as indexing.
         if let Some(stripe) = self.stripes.get(slot) {
             // Sole writer of `owned`: a plain load and store cannot lose an update.
-            let c = &stripe.owned[i];
-            c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+            if let Some(c) = stripe.owned.get(i) {
+                c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+            }
         } else {
-            // `stripes.len()` is a power of two.
-            self.stripes[slot & (self.stripes.len() - 1)].shared[i].fetch_add(n, Relaxed);
+            // `stripes.len()` is a power of two (and at least 1).
+            let shared = slot & self.stripes.len().wrapping_sub(1);
+            if let Some(c) = self.stripes.get(shared).and_then(|s| s.shared.get(i)) {
+                c.fetch_add(n, Relaxed);
+            }
         }
     }
 
@@ -143,9 +156,10 @@ impl<const N: usize> Striped<N> {
 
     /// The sum of counter `i` over all stripes.
     pub(crate) fn sum(&self, i: usize) -> u64 {
+        let load = |c: Option<&AtomicU64>| c.map_or(0, |c| c.load(Relaxed));
         self.stripes.iter().fold(0u64, |acc, s| {
-            acc.wrapping_add(s.owned[i].load(Relaxed))
-                .wrapping_add(s.shared[i].load(Relaxed))
+            acc.wrapping_add(load(s.owned.get(i)))
+                .wrapping_add(load(s.shared.get(i)))
         })
     }
 

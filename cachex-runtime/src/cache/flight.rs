@@ -2,8 +2,14 @@
 //!
 //! The first caller of a key becomes the *leader* and gets a [`Leader`] guard; later callers get a
 //! receiver and wait. The map lock is held only to join or leave a flight, never across an await.
-//! When the leader has nothing to share (the outcome is not cacheable) or its future is dropped,
-//! the guard marks the flight abandoned and the waiters start over: one of them leads next.
+//!
+//! How a flight ends decides what its waiters do:
+//! - *done*: they return the leader's value;
+//! - *failed* (the outcome is not cacheable: `Err`, `None`): each runs its own body at once, not
+//!   in a new flight. An error cannot be shared (`E: Clone` is not required), and a chain of
+//!   flights would run the failing body once per waiter, one after another;
+//! - *abandoned* (the leader's future was dropped or panicked, or a clear made its value stale):
+//!   they start over, and one of them leads the next flight.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -19,6 +25,18 @@ type Hasher = foldhash::fast::RandomState;
 pub(crate) enum State<V> {
     Running,
     Done(V),
+    Failed,
+    Abandoned,
+}
+
+/// How a flight ended, for one waiter.
+#[derive(Debug)]
+pub(crate) enum Waited<V> {
+    /// The leader's shared value.
+    Value(V),
+    /// The leader's outcome is not shareable: run the body without a flight.
+    Failed,
+    /// The leader is gone or its value is stale: join again.
     Abandoned,
 }
 
@@ -44,6 +62,13 @@ pub(crate) enum Join<'a, K: Hash + Eq, V, H> {
     Lead(Leader<'a, K, V>),
     /// Another caller runs the body; wait with [`wait`].
     Follow(watch::Receiver<State<V>>),
+}
+
+impl<K, V> Flights<K, V> {
+    /// Flights in progress.
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().len()
+    }
 }
 
 impl<K: Hash + Eq + Clone, V> Flights<K, V> {
@@ -72,21 +97,22 @@ impl<K: Hash + Eq + Clone, V> Flights<K, V> {
     }
 }
 
-/// Waits for the flight's leader. `Some` is its shared result; `None` means it gave up (nothing
-/// cacheable, or cancelled) and the caller should start over.
-pub(crate) async fn wait<V: Clone>(mut rx: watch::Receiver<State<V>>) -> Option<V> {
+/// Waits for the flight's leader.
+pub(crate) async fn wait<V: Clone>(mut rx: watch::Receiver<State<V>>) -> Waited<V> {
     match rx.wait_for(|s| !matches!(s, State::Running)).await {
         Ok(state) => match &*state {
-            State::Done(v) => Some(v.clone()),
-            State::Running | State::Abandoned => None,
+            State::Done(v) => Waited::Value(v.clone()),
+            State::Failed => Waited::Failed,
+            State::Running | State::Abandoned => Waited::Abandoned,
         },
         // The leader's sender is gone without a result.
-        Err(_) => None,
+        Err(_) => Waited::Abandoned,
     }
 }
 
-/// The leader's side of a flight. Dropping it without [`finish`](Leader::finish) (the leader's
-/// future was cancelled, or it panicked) abandons the flight so the waiters do not hang.
+/// The leader's side of a flight. Dropping it without [`finish`](Leader::finish) or
+/// [`fail`](Leader::fail) (the leader's future was cancelled, or it panicked) abandons the flight
+/// so the waiters do not hang.
 pub(crate) struct Leader<'a, K: Hash + Eq, V> {
     flights: &'a Flights<K, V>,
     key: Option<K>,
@@ -94,24 +120,31 @@ pub(crate) struct Leader<'a, K: Hash + Eq, V> {
 }
 
 impl<K: Hash + Eq, V> Leader<'_, K, V> {
-    /// Leaves the map and hands `result` to the waiters (`None`: abandoned, they start over).
-    pub(crate) fn finish(mut self, result: Option<V>) {
-        self.leave(result);
+    /// Leaves the map and hands `value` to the waiters.
+    pub(crate) fn finish(mut self, value: V) {
+        self.leave(State::Done(value));
     }
 
-    fn leave(&mut self, result: Option<V>) {
+    /// Leaves the map; the waiters run their own bodies.
+    pub(crate) fn fail(mut self) {
+        self.leave(State::Failed);
+    }
+
+    /// Leaves the map; the waiters start over (one of them leads next).
+    pub(crate) fn abandon(mut self) {
+        self.leave(State::Abandoned);
+    }
+
+    fn leave(&mut self, end: State<V>) {
         if let Some(key) = self.key.take() {
             self.flights.map.lock().remove(&key);
-            self.tx.send_replace(match result {
-                Some(v) => State::Done(v),
-                None => State::Abandoned,
-            });
+            self.tx.send_replace(end);
         }
     }
 }
 
 impl<K: Hash + Eq, V> Drop for Leader<'_, K, V> {
     fn drop(&mut self) {
-        self.leave(None);
+        self.leave(State::Abandoned);
     }
 }

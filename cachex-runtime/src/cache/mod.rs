@@ -1,12 +1,12 @@
-//! Caching: the typed [`Cache`] over any [`Store`], the statistics users read
-//! ([`CacheStats`]), the registry's view of caches ([`Caches`]) and, in `private`, the call sites
-//! that `#[cached]` generates code against.
+//! Caching: the typed [`Cache`] over any [`Store`] and the statistics users read
+//! ([`CacheStats`]). Inside: `site`, the call sites that `#[cached]` generates code against;
+//! `fifo`, their typed in-process maps; `flight`, single-flight; `key`, default store keys;
+//! `names`, the table of cache names that the registry reads and clears.
 //!
 //! Values that go to a store are encoded as one format-version byte followed by MessagePack with
 //! field names (see [`encode`]). Bytes that do not decode as the expected type — garbage, another
 //! format version, a value of another type — are a miss, never an error or a panic.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Cursor;
 use std::marker::PhantomData;
@@ -16,22 +16,19 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use self::decl::declarations;
-use crate::striped::Counter;
-use crate::sync::{Mutex, RwLock};
-use crate::{BoxFuture, Error, MemoryStore, Store};
+use self::names::CacheName;
+use crate::{BoxFuture, Error, Store};
 
 pub(crate) mod decl;
+mod fifo;
 mod flight;
-mod local;
-pub(crate) mod private;
+mod key;
+pub(crate) mod names;
+pub(crate) mod site;
 
 /// The format-version byte in front of every encoded value. Bump it when the encoding changes:
 /// values written by an older build then read as misses and are overwritten.
 pub(crate) const FORMAT_VERSION: u8 = 1;
-
-/// Capacity (entries) of the `"memory"` store that the registry holds from the start.
-pub(crate) const DEFAULT_MEMORY_STORE_CAPACITY: u64 = 100_000;
 
 /// Encodes `value` as the format-version byte followed by MessagePack with field names.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
@@ -61,7 +58,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
     match T::deserialize(&mut de) {
         // Trailing bytes mean the value was written as some other type.
-        Ok(v) if de.position() == body.len() as u64 => Some(v),
+        Ok(v) if u64::try_from(body.len()).is_ok_and(|len| de.position() == len) => Some(v),
         Ok(_) => {
             tracing::debug!(
                 type_name = std::any::type_name::<T>(),
@@ -155,7 +152,7 @@ pub struct Cache<T> {
     /// `""` or `"<name>:"`.
     prefix: String,
     /// Hit/miss counters of the name, for a named cache.
-    stats: Option<Arc<NameEntry>>,
+    stats: Option<Arc<CacheName>>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -205,6 +202,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Cache<T> {
     /// the store), hits and misses count in [`registry().cache_stats(name)`](crate::Registry::cache_stats),
     /// and [`registry().clear_cache(name)`](crate::Registry::clear_cache) clears them.
     ///
+    /// The store is registered for clearing once per name and [`Store::store_id`]: building
+    /// many caches on clones of one store (or on one `Arc<dyn Store>`) keeps one sweep.
+    ///
     /// ```
     /// use cachex_runtime::{Cache, MemoryStore, Store};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachex_runtime::Error> {
@@ -216,7 +216,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Cache<T> {
     /// ```
     pub fn with_name<S: Store>(name: &str, store: S) -> Self {
         let store: Arc<dyn Store> = Arc::new(store);
-        let entry = crate::registry().caches.entry(name);
+        let entry = names::global().entry(name);
         entry.add_store(&store);
         Cache {
             store,
@@ -318,152 +318,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn clear_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
         (**self).clear_prefix(prefix)
     }
-}
 
-/// Everything the registry knows about one cache name: its counters and what holds its entries.
-#[derive(Default)]
-pub(crate) struct NameEntry {
-    pub(crate) hits: Counter,
-    pub(crate) misses: Counter,
-    /// `#[cached]` sites of this name (registered on their first call).
-    sites: Mutex<Vec<&'static private::CacheSite>>,
-    /// Stores of [`Cache::with_name`] caches of this name.
-    stores: Mutex<Vec<Arc<dyn Store>>>,
-}
-
-impl fmt::Debug for NameEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NameEntry")
-            .field("hits", &self.hits.sum())
-            .field("misses", &self.misses.sum())
-            .finish_non_exhaustive()
-    }
-}
-
-impl NameEntry {
-    pub(crate) fn add_site(&self, site: &'static private::CacheSite) {
-        let mut sites = self.sites.lock();
-        if !sites.iter().any(|s| std::ptr::eq(*s, site)) {
-            sites.push(site);
-        }
-    }
-
-    fn add_store(&self, store: &Arc<dyn Store>) {
-        let mut stores = self.stores.lock();
-        if !stores.iter().any(|s| Arc::ptr_eq(s, store)) {
-            stores.push(Arc::clone(store));
-        }
-    }
-}
-
-/// The registry's part for caches: named stores, and per cache name its statistics and what to
-/// clear. [`Registry`](crate::Registry) holds one and delegates to it.
-pub(crate) struct Caches {
-    stores: RwLock<HashMap<String, Arc<dyn Store>>>,
-    names: RwLock<HashMap<String, Arc<NameEntry>>>,
-}
-
-impl fmt::Debug for Caches {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut stores: Vec<String> = self.stores.read().keys().cloned().collect();
-        stores.sort();
-        let mut names: Vec<String> = self.names.read().keys().cloned().collect();
-        names.sort();
-        f.debug_struct("Caches")
-            .field("stores", &stores)
-            .field("caches", &names)
-            .finish()
-    }
-}
-
-impl Default for Caches {
-    fn default() -> Self {
-        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(DEFAULT_MEMORY_STORE_CAPACITY));
-        Caches {
-            stores: RwLock::new(HashMap::from([("memory".to_owned(), memory)])),
-            names: RwLock::new(HashMap::new()),
-        }
-    }
-}
-
-impl Caches {
-    /// Registers (or replaces) the store called `name`.
-    pub(crate) fn set_store(&self, name: &str, store: Arc<dyn Store>) {
-        self.stores.write().insert(name.to_owned(), store);
-    }
-
-    /// The store called `name`, if one is registered.
-    pub(crate) fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
-        self.stores.read().get(name).cloned()
-    }
-
-    /// The entry of cache `name`, created on first use.
-    pub(crate) fn entry(&self, name: &str) -> Arc<NameEntry> {
-        if let Some(e) = self.names.read().get(name) {
-            return Arc::clone(e);
-        }
-        Arc::clone(self.names.write().entry(name.to_owned()).or_default())
-    }
-
-    /// Statistics of cache `name`; zeros for a declared cache not used yet, `None` for a name
-    /// no cache has.
-    pub(crate) fn cache_stats(&self, cache: &str) -> Option<CacheStats> {
-        let Some(entry) = self.names.read().get(cache).cloned() else {
-            return declarations(cache).next().map(|_| CacheStats::default());
-        };
-        let mut stats = CacheStats {
-            hits: entry.hits.sum(),
-            misses: entry.misses.sum(),
-            ..CacheStats::default()
-        };
-        for site in entry.sites.lock().iter() {
-            if let Some(local) = site.local_ops() {
-                stats.entries += local.len();
-                stats.evictions += local.evictions();
-            }
-        }
-        Some(stats)
-    }
-
-    /// Empties cache `name`: the in-memory maps of its `#[cached]` functions, and its keys
-    /// (`<name>:*`) in every store it has used. An unknown name is not an error.
-    pub(crate) async fn clear_cache(&self, cache: &str) -> Result<(), Error> {
-        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-        let mut add = |store: Arc<dyn Store>| {
-            if !stores.iter().any(|s| Arc::ptr_eq(s, &store)) {
-                stores.push(store);
-            }
-        };
-        // Declared store-backed caches are cleared in their store even before (or without) a
-        // call in this process: another process may have filled them.
-        for decl in declarations(cache).filter(|d| d.store != "memory") {
-            if let Some(store) = self.store(decl.store) {
-                add(store);
-            }
-        }
-        let entry = self.names.read().get(cache).cloned();
-        if let Some(entry) = entry {
-            for store in entry.stores.lock().iter() {
-                add(Arc::clone(store));
-            }
-            for site in entry.sites.lock().iter() {
-                if let Some(local) = site.local_ops() {
-                    local.clear();
-                }
-                if site.uses_store() {
-                    if let Some(store) = self.store(site.store_name()) {
-                        add(store);
-                    }
-                }
-            }
-        }
-        let prefix = format!("{cache}:");
-        let mut first_error = None;
-        for store in stores {
-            if let Err(e) = store.clear_prefix(&prefix).await {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+    fn store_id(&self) -> usize {
+        (**self).store_id()
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{ttl_millis, BoxFuture, Store};
+use super::{is_under_prefix, ttl_millis, BoxFuture, Store};
 use crate::Error;
 
 #[derive(Clone)]
@@ -167,7 +167,12 @@ impl MemoryStore {
     }
 
     fn full_key(&self, key: &str) -> String {
-        let mut k = String::with_capacity(self.prefix.len() + 1 + key.len());
+        let mut k = String::with_capacity(
+            self.prefix
+                .len()
+                .saturating_add(1)
+                .saturating_add(key.len()),
+        );
         k.push_str(&self.prefix);
         k.push(':');
         k.push_str(key);
@@ -200,11 +205,11 @@ impl MemoryStore {
     fn clear_prefix_now(&self, prefix: &str) -> u64 {
         let full = self.full_key(prefix);
         let now = Instant::now();
-        let mut removed = 0;
+        let mut removed = 0u64;
         for (key, _) in self.entries.iter() {
-            if key.starts_with(&full) {
+            if is_under_prefix(&key, &full) {
                 if let Some(item) = self.entries.remove(&*key) {
-                    removed += u64::from(item.is_live(now));
+                    removed = removed.saturating_add(u64::from(item.is_live(now)));
                 }
             }
         }
@@ -235,5 +240,11 @@ impl Store for MemoryStore {
 
     fn clear_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
         Box::pin(async move { Ok(self.clear_prefix_now(prefix)) })
+    }
+
+    /// Clones share the entries and the prefix; [`with_prefix`](Self::with_prefix) makes a
+    /// store with another identity.
+    fn store_id(&self) -> usize {
+        Arc::as_ptr(&self.prefix).cast::<()>() as usize
     }
 }

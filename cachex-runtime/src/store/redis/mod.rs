@@ -732,10 +732,20 @@ impl Store for RedisStore {
         Box::pin(async move {
             // SCAN walks the keyspace in steps without blocking the server (unlike KEYS); each
             // step and each UNLINK is one protected operation. The prefix is matched literally.
-            let mut pattern = escape_glob(&self.redis_key(prefix));
-            pattern.push('*');
-            let mut cursor: u64 = 0;
+            // A cache's prefix (`N:`) matches `N:` itself and `N:` plus a first character that
+            // is not `:`, so the keys of `N::child` are not its keys.
+            let exact = self.redis_key(prefix);
+            let mut pattern = escape_glob(&exact);
             let mut removed = 0u64;
+            if prefix.ends_with(':') {
+                pattern.push_str("[^:]*");
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(&exact);
+                removed = self.run::<u64>("UNLINK", &unlink, |_| None).await?;
+            } else {
+                pattern.push('*');
+            }
+            let mut cursor: u64 = 0;
             loop {
                 let mut scan = redis::cmd("SCAN");
                 scan.arg(cursor)
@@ -756,6 +766,11 @@ impl Store for RedisStore {
                 cursor = next;
             }
         })
+    }
+
+    /// Clones share one connection, prefix and breaker.
+    fn store_id(&self) -> usize {
+        Arc::as_ptr(&self.inner).cast::<()>() as usize
     }
 }
 

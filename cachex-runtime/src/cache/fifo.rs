@@ -1,4 +1,5 @@
-//! The typed in-process map behind `#[cached]` with the memory store.
+//! The typed in-process map behind `#[cached]` with the memory store (`store = "memory"`, the
+//! default): one map per function, keyed and valued by the function's own types.
 //!
 //! Reads are lock-free (a concurrent hash map whose readers only touch thread-local epoch state),
 //! so a hit writes to no cache line that another thread reads: two threads on one hot key scale.
@@ -17,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::flight::Flights;
-use super::NameEntry;
+use super::names::CacheName;
 use crate::sync::Mutex;
 
 type Hasher = foldhash::fast::RandomState;
@@ -35,33 +36,34 @@ struct Order<K> {
     next_stamp: u64,
 }
 
-/// One `#[cached]` function's map: key type `K`, value type `V`.
-pub(crate) struct LocalMap<K, V> {
+/// One `#[cached]` function's map: key type `K`, value type `V`, first-in first-out eviction.
+pub(crate) struct FifoMap<K, V> {
     map: papaya::HashMap<Arc<K>, Entry<V>, Hasher>,
     order: Mutex<Order<K>>,
     ttl: Option<Duration>,
     capacity: usize,
     evictions: AtomicU64,
-    /// Counters of the cache name (shared by every function of that name).
-    pub(crate) stats: Arc<NameEntry>,
+    /// Counters and clear generation of the cache name (shared by every function of that name).
+    pub(crate) name: Arc<CacheName>,
     pub(crate) flights: Flights<Arc<K>, V>,
 }
 
-/// What the registry does with a map without knowing its types.
-pub(crate) trait LocalOps: Send + Sync {
+/// What the cache-name table does with a map without knowing its types.
+pub(crate) trait MapOps: Send + Sync {
     fn len(&self) -> u64;
     fn evictions(&self) -> u64;
     fn clear(&self);
+    fn in_flight(&self) -> usize;
 }
 
-impl<K, V> LocalMap<K, V>
+impl<K, V> FifoMap<K, V>
 where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(ttl: Option<Duration>, capacity: u64, stats: Arc<NameEntry>) -> Self {
+    pub(crate) fn new(ttl: Option<Duration>, capacity: u64, name: Arc<CacheName>) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        LocalMap {
+        FifoMap {
             map: papaya::HashMap::builder()
                 .hasher(Hasher::default())
                 .capacity(capacity.min(1024))
@@ -73,7 +75,7 @@ where
             ttl,
             capacity,
             evictions: AtomicU64::new(0),
-            stats,
+            name,
             flights: Flights::default(),
         }
     }
@@ -92,16 +94,22 @@ where
     }
 
     /// Stores `value` under `key` (replacing what was there) and evicts the oldest insertions
-    /// beyond `capacity`.
-    pub(crate) fn insert(&self, key: Arc<K>, value: V) {
+    /// beyond `capacity`, unless the cache was cleared since `generation` was read (then
+    /// `false`: nothing is stored).
+    pub(crate) fn insert(&self, key: Arc<K>, value: V, generation: u64) -> bool {
         if self.capacity == 0 {
-            return;
+            return true;
         }
         // A TTL too large for the clock means "never expires".
         let expires = self.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         let mut order = self.order.lock();
+        // Checked under the lock that `clear` takes after moving the generation: either this
+        // sees the new generation, or the clear comes after this insert and removes it.
+        if !self.name.is_current(generation) {
+            return false;
+        }
         let stamp = order.next_stamp;
-        order.next_stamp += 1;
+        order.next_stamp = order.next_stamp.wrapping_add(1);
         let map = self.map.pin();
         map.insert(
             Arc::clone(&key),
@@ -127,10 +135,11 @@ where
                 .queue
                 .retain(|(k, s)| map.get(&**k).is_some_and(|e| e.stamp == *s));
         }
+        true
     }
 }
 
-impl<K, V> LocalOps for LocalMap<K, V>
+impl<K, V> MapOps for FifoMap<K, V>
 where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -148,16 +157,20 @@ where
         self.map.pin().clear();
         order.queue.clear();
     }
+
+    fn in_flight(&self) -> usize {
+        self.flights.len()
+    }
 }
 
 /// A map with its types erased: `any` is downcast on the hot path, `ops` serves the registry.
 pub(crate) struct Erased {
     pub(crate) any: Arc<dyn Any + Send + Sync>,
-    pub(crate) ops: Arc<dyn LocalOps>,
+    pub(crate) ops: Arc<dyn MapOps>,
 }
 
 impl Erased {
-    pub(crate) fn new<K, V>(map: LocalMap<K, V>) -> Self
+    pub(crate) fn new<K, V>(map: FifoMap<K, V>) -> Self
     where
         K: Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,

@@ -2,7 +2,7 @@
 //! says which return values are cached. Re-exported from `__private`; not a stable API.
 
 use std::convert::Infallible;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
@@ -14,9 +14,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::flight::{self, Flights, Join};
-use super::local::{Erased, LocalMap, LocalOps};
-use super::{decode, encode, NameEntry};
+use super::fifo::{Erased, FifoMap, MapOps};
+use super::flight::{self, Flights, Join, Waited};
+use super::key::encode_key;
+use super::names::{self, CacheName, CacheSiteOps};
+use super::{decode, encode};
 use crate::Store;
 
 /// Entries a memory-backed `#[cached]` function keeps when it gives no `capacity`.
@@ -96,13 +98,24 @@ impl<T> Outcome for Plain<T> {
 /// Shared bytes of a value a store-backed flight produced, and whether they came from the store.
 type Shared = (Arc<[u8]>, bool);
 
-/// State of the store-backed path of a site.
-struct Remote {
-    flights: Flights<String, Shared>,
+/// The number of single-flight computations in progress for cache `name`, over every
+/// `#[cached]` function of that name that has been called. Every one ends when its caller
+/// finishes or is dropped, so this reads 0 whenever no call of the cache is running.
+///
+/// ```
+/// assert_eq!(cachex_runtime::__private::flights_in_progress("no-such-cache"), 0);
+/// ```
+pub fn flights_in_progress(name: &str) -> usize {
+    names::global().in_flight(name)
 }
 
 /// One `#[cached]` function: its name, store, TTL and capacity, and (created on the first call)
 /// its typed in-memory map or its single-flight table for a store.
+///
+/// Two in-process tiers are easy to confuse: a site on `"memory"` keeps a typed map of its own
+/// (first-in, first-out eviction, no serialisation), while the registry's byte store of that
+/// name (a [`MemoryStore`](crate::MemoryStore), moka's TinyLFU eviction) serves
+/// [`Cache`](crate::Cache)s only; it cannot be replaced with `set_store`.
 ///
 /// The site registers itself under its name in the registry on its first call; from then on
 /// `registry().cache_stats(name)` counts its hits and misses and `registry().clear_cache(name)`
@@ -134,8 +147,9 @@ pub struct CacheSite {
     ttl: Option<Duration>,
     capacity: u64,
     local: OnceLock<Erased>,
-    remote: OnceLock<Remote>,
-    stats: OnceLock<Arc<NameEntry>>,
+    /// The store path's flights; set once that path has run.
+    flights: OnceLock<Flights<String, Shared>>,
+    stats: OnceLock<Arc<CacheName>>,
     warned: AtomicBool,
 }
 
@@ -166,7 +180,7 @@ impl CacheSite {
             ttl: None,
             capacity: DEFAULT_CAPACITY,
             local: OnceLock::new(),
-            remote: OnceLock::new(),
+            flights: OnceLock::new(),
             stats: OnceLock::new(),
             warned: AtomicBool::new(false),
         }
@@ -196,24 +210,16 @@ impl CacheSite {
         self
     }
 
-    pub(crate) fn store_name(&self) -> &'static str {
-        self.store
-    }
-
-    /// The typed map's registry view, once the memory path has been used.
-    pub(crate) fn local_ops(&self) -> Option<&dyn LocalOps> {
+    /// The typed map's untyped view, once the memory path has been used.
+    fn map_ops(&self) -> Option<&dyn MapOps> {
         self.local.get().map(|e| &*e.ops)
     }
 
-    /// Whether the store path has been used.
-    pub(crate) fn uses_store(&self) -> bool {
-        self.remote.get().is_some()
-    }
-
-    /// The counters of this site's name; registers the site with the registry on first use.
-    fn stats(&'static self) -> &'static Arc<NameEntry> {
+    /// The counters of this site's name; registers the site in the cache-name table on first
+    /// use.
+    fn stats(&'static self) -> &'static Arc<CacheName> {
         self.stats.get_or_init(|| {
-            let entry = crate::registry().caches.entry(self.name);
+            let entry = names::global().entry(self.name);
             entry.add_site(self);
             entry
         })
@@ -222,19 +228,19 @@ impl CacheSite {
     /// This site's typed map; `None` if the site was first used with other types (cannot happen
     /// for macro-generated sites: one site per non-generic function).
     #[inline]
-    fn local<K, V>(&'static self) -> Option<&'static LocalMap<K, V>>
+    fn local<K, V>(&'static self) -> Option<&'static FifoMap<K, V>>
     where
         K: Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
         let erased = self.local.get_or_init(|| {
-            Erased::new(LocalMap::<K, V>::new(
+            Erased::new(FifoMap::<K, V>::new(
                 self.ttl,
                 self.capacity,
                 Arc::clone(self.stats()),
             ))
         });
-        erased.any.downcast_ref::<LocalMap<K, V>>()
+        erased.any.downcast_ref::<FifoMap<K, V>>()
     }
 
     /// The memory path: a typed, per-function map (no serialisation), single-flight per key.
@@ -242,8 +248,11 @@ impl CacheSite {
     ///
     /// A hit takes no lock and writes no shared memory (the hit counter is striped per thread);
     /// it reads the clock only when the site has a TTL. Concurrent misses of one key run
-    /// `compute` once; if that result is not cacheable, or the caller running it is cancelled,
-    /// one of the waiting callers runs its own `compute` next. (So a body that calls its own
+    /// `compute` once and share its value. If that result is not cacheable (`Err`, `None`), the
+    /// waiting callers all run their own `compute` at once (an error cannot be shared, and
+    /// running them one after another would add up their latencies); if the caller running it
+    /// is cancelled, one of the waiting callers leads next. A value computed while
+    /// `clear_cache` ran is returned to its caller but not stored. (A body that calls its own
     /// function with the same key waits for itself: that recursion never finishes.)
     ///
     /// ```
@@ -273,7 +282,7 @@ impl CacheSite {
         let map = self.local::<K, R::Value>();
         if let Some(map) = map {
             if let Some(v) = map.get(&key) {
-                map.stats.hits.add(1);
+                map.name.hits.add(1);
                 return Memory::Hit(std::future::ready(R::from_cached(v)));
             }
         }
@@ -292,13 +301,16 @@ impl CacheSite {
         }))
     }
 
-    /// The store path with the default key (the arguments, `Serialize`), encoded as JSON; a key
-    /// JSON cannot express (a map with non-string keys) falls back to `#` + hex MessagePack.
+    /// The store path with the default key (the arguments, `Serialize`), encoded as JSON with
+    /// map entries sorted; a key JSON cannot express faithfully (a non-finite float, a map with
+    /// non-string keys) is `#` + hex MessagePack instead.
     /// The store is looked up by name at call time; the store key is `<name>:<encoded key>`.
     ///
     /// A hit costs one store read. After a miss the callers of one key join a single flight: the
     /// leader reads once more (a flight may have just written the value), runs `compute` and
-    /// writes a cacheable value back; the others get that value. The call never fails because
+    /// writes a cacheable value back; the others get that value. When the value is not
+    /// cacheable, the waiters run their own `compute` at once, as on the memory path. A value
+    /// computed while `clear_cache` ran is not written. The call never fails because
     /// of the store: a failed read runs `compute` and skips the write-back (so a down or slow
     /// store is waited on once per call), a value that does not decode is a miss and is
     /// overwritten, and an unregistered store name is reported once through `tracing`.
@@ -336,6 +348,10 @@ impl CacheSite {
 
     /// The store path with a `key = <expr>` key, written with `to_string()`.
     ///
+    /// The store key is `<name>:<key>`. A key whose text starts with `:` is the one key that
+    /// [`registry().clear_cache(name)`](crate::Registry::clear_cache) does not reach: it reads
+    /// as a key of a cache named `<name>:` (see [`is_under_prefix`](crate::is_under_prefix)).
+    ///
     /// ```
     /// use cachex_runtime::__private::{CacheSite, Plain};
     /// use cachex_runtime::{registry, MemoryStore, Store};
@@ -366,10 +382,8 @@ impl CacheSite {
         Fut: Future<Output = R>,
     {
         let stats = self.stats();
-        let remote = self.remote.get_or_init(|| Remote {
-            flights: Flights::default(),
-        });
-        let Some(store) = crate::registry().caches.store(self.store) else {
+        let flights = self.flights.get_or_init(Flights::default);
+        let Some(store) = crate::store::named().get(self.store) else {
             if !self.warned.swap(true, Relaxed) {
                 tracing::warn!(
                     cache = self.name,
@@ -391,11 +405,11 @@ impl CacheSite {
         }
 
         let leader = loop {
-            match remote.flights.join(&key, || None::<Infallible>) {
+            match flights.join(&key, || None::<Infallible>) {
                 Join::Lead(leader) => break leader,
                 Join::Ready(never) => match never {},
-                Join::Follow(rx) => {
-                    if let Some((bytes, hit)) = flight::wait(rx).await {
+                Join::Follow(rx) => match flight::wait(rx).await {
+                    Waited::Value((bytes, hit)) => {
                         if let Some(v) = decode::<R::Value>(&bytes) {
                             if hit {
                                 stats.hits.add(1);
@@ -404,9 +418,24 @@ impl CacheSite {
                             }
                             return R::from_cached(v);
                         }
+                        // Not decodable as this type (cannot happen for one site): start over.
                     }
-                    // The leader had nothing to share: start over (one waiter leads next).
-                }
+                    Waited::Failed => {
+                        // The leader's outcome is not shareable: run this caller's own body
+                        // now, without waiting for anyone.
+                        stats.misses.add(1);
+                        let generation = stats.generation();
+                        let out = compute.await;
+                        if let Some(Ok(bytes)) = out.cacheable().map(encode) {
+                            if !matches!(first, Read::Failed) {
+                                self.write(&*store, &key, &bytes, generation).await;
+                            }
+                        }
+                        return out;
+                    }
+                    // Start over: one waiter leads next.
+                    Waited::Abandoned => {}
+                },
             }
         };
 
@@ -415,36 +444,64 @@ impl CacheSite {
         if matches!(first, Read::Miss) {
             if let Read::Hit(v) = self.read::<R::Value>(&*store, &key).await {
                 stats.hits.add(1);
-                if let Ok(bytes) = encode(&v) {
-                    leader.finish(Some((bytes.into(), true)));
+                match encode(&v) {
+                    Ok(bytes) => leader.finish((bytes.into(), true)),
+                    Err(_) => leader.fail(),
                 }
                 return R::from_cached(v);
             }
         }
 
         stats.misses.add(1);
+        let generation = stats.generation();
         let out = compute.await;
         let bytes = match out.cacheable().map(encode) {
             Some(Ok(bytes)) => bytes,
             Some(Err(e)) => {
                 tracing::debug!(cache = self.name, error = %e, "cachex: value not encodable; not cached");
-                leader.finish(None);
+                leader.fail();
                 return out;
             }
             None => {
-                leader.finish(None);
+                leader.fail();
                 return out;
             }
         };
         // After a failed read the store is not waited on a second time: the call stays within
         // one store operation's bound while the store is down or slow.
-        if !matches!(first, Read::Failed) {
-            if let Err(e) = store.set(&key, &bytes, self.ttl).await {
-                tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
-            }
+        if !matches!(first, Read::Failed) && !self.write(&*store, &key, &bytes, generation).await {
+            // Cleared while the body ran: the waiters compute afresh, in one new flight.
+            leader.abandon();
+            return out;
         }
-        leader.finish(Some((bytes.into(), false)));
+        if stats.is_current(generation) {
+            leader.finish((bytes.into(), false));
+        } else {
+            leader.abandon();
+        }
         out
+    }
+
+    /// Writes `bytes` under `key` unless the cache was cleared since `generation` was read;
+    /// `false` when it was (nothing is left in the store). A clear that starts during the write
+    /// is seen afterwards, and the value is deleted again.
+    async fn write(&self, store: &dyn Store, key: &str, bytes: &[u8], generation: u64) -> bool {
+        let Some(name) = self.stats.get() else {
+            return false;
+        };
+        if !name.is_current(generation) {
+            return false;
+        }
+        if let Err(e) = store.set(key, bytes, self.ttl).await {
+            tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
+        }
+        if name.is_current(generation) {
+            return true;
+        }
+        if let Err(e) = store.delete(key).await {
+            tracing::debug!(cache = self.name, error = %e, "cachex: store delete failed");
+        }
+        false
     }
 
     /// One store read, classified. Failures and undecodable values are logged at debug level.
@@ -473,35 +530,48 @@ enum Read<V> {
 }
 
 /// The memory path after a miss: join or lead the key's flight.
-async fn memory_miss<K, R, Fut>(map: &'static LocalMap<K, R::Value>, key: K, compute: Fut) -> R
+async fn memory_miss<K, R, Fut>(map: &'static FifoMap<K, R::Value>, key: K, compute: Fut) -> R
 where
     K: Hash + Eq + Send + Sync + 'static,
     R: Outcome,
     R::Value: Clone + Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
-    map.stats.misses.add(1);
+    map.name.misses.add(1);
     let key = Arc::new(key);
     let leader = loop {
         match map.flights.join(&key, || map.get(&key)) {
             Join::Ready(v) => return R::from_cached(v),
             Join::Lead(leader) => break leader,
-            Join::Follow(rx) => {
-                if let Some(v) = flight::wait(rx).await {
-                    return R::from_cached(v);
+            Join::Follow(rx) => match flight::wait(rx).await {
+                Waited::Value(v) => return R::from_cached(v),
+                Waited::Failed => {
+                    // The leader's outcome is not shareable: run this caller's own body now.
+                    let generation = map.name.generation();
+                    let out = compute.await;
+                    if let Some(v) = out.cacheable() {
+                        map.insert(key, v.clone(), generation);
+                    }
+                    return out;
                 }
-                // The leader had nothing to share: start over (one waiter leads next).
-            }
+                // Start over: one waiter leads next.
+                Waited::Abandoned => {}
+            },
         }
     };
+    let generation = map.name.generation();
     let out = compute.await;
     match out.cacheable() {
+        // Into the map before leaving the flight, so no caller in between runs the body.
         Some(v) => {
-            // Into the map before leaving the flight, so no caller in between runs the body.
-            map.insert(Arc::clone(&key), v.clone());
-            leader.finish(Some(v.clone()));
+            if map.insert(Arc::clone(&key), v.clone(), generation) {
+                leader.finish(v.clone());
+            } else {
+                // Cleared while the body ran: the waiters compute afresh, in one new flight.
+                leader.abandon();
+            }
         }
-        None => leader.finish(None),
+        None => leader.fail(),
     }
     out
 }
@@ -528,25 +598,28 @@ impl<R, M: Future<Output = R>> Future for Memory<R, M> {
     }
 }
 
-/// The default key of a store-backed site: JSON (stable across processes and builds, readable
-/// in the store), or `#` + hex MessagePack when JSON cannot express it. `None` (logged) if
-/// neither can.
-pub(crate) fn encode_key<K: Serialize + ?Sized>(key: &K) -> Option<String> {
-    match serde_json::to_string(key) {
-        Ok(json) => Some(json),
-        Err(_) => match rmp_serde::to_vec_named(key) {
-            Ok(bytes) => {
-                let mut out = String::with_capacity(1 + bytes.len() * 2);
-                out.push('#');
-                for b in bytes {
-                    let _ = write!(out, "{b:02x}");
-                }
-                Some(out)
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "cachex: cache key not serialisable; not cached");
-                None
-            }
-        },
+impl CacheSiteOps for CacheSite {
+    fn len(&self) -> u64 {
+        self.map_ops().map_or(0, MapOps::len)
+    }
+
+    fn evictions(&self) -> u64 {
+        self.map_ops().map_or(0, MapOps::evictions)
+    }
+
+    fn clear(&self) {
+        if let Some(ops) = self.map_ops() {
+            ops.clear();
+        }
+    }
+
+    fn store_name(&self) -> Option<&'static str> {
+        self.flights.get().map(|_| self.store)
+    }
+
+    fn in_flight(&self) -> usize {
+        let memory = self.map_ops().map_or(0, MapOps::in_flight);
+        let store = self.flights.get().map_or(0, Flights::len);
+        memory.saturating_add(store)
     }
 }
