@@ -1,14 +1,18 @@
 //! The circuit breaker: CLOSED → OPEN after `threshold` consecutive failures, OPEN rejects at
 //! once until `timeout` has passed, then HALF_OPEN lets up to `half_open_max` trial calls run.
 //!
-//! Layout of the hot path: one `AtomicU64` word holds the state, the pinned ("forced") flag, the
-//! consecutive-failure count and a generation number that changes on every state transition. A
-//! call in CLOSED reads the word, runs, and on success bumps a per-thread striped counter: no
-//! lock, no allocation, no write to a shared cache line unless a failure streak must be cleared.
-//! Transitions and HALF_OPEN permits go through a small mutex. Every outcome carries the
-//! generation it started in; an outcome from an older generation is counted in the lifetime
+//! Layout of the hot path: one atomic [`Word`](word::Word) holds the state, the pinned ("forced")
+//! flag, the consecutive-failure streak and a generation number that changes on every state
+//! transition. A call in CLOSED reads the word, runs, and on success bumps a per-thread striped
+//! counter: no lock, no allocation, no write to a shared cache line unless a failure streak must
+//! be cleared. Transitions and HALF_OPEN permits go through a small mutex. Every outcome carries
+//! the generation it started in; an outcome from an older generation is counted in the lifetime
 //! totals but never moves the state machine (a slow success that started while CLOSED cannot
 //! close a breaker that has opened since).
+//!
+//! Files: `config` (what a breaker is told), `stats` (what it reports), `word` (the packed state
+//! word), `trial` (half-open permits), `decl` (how `#[circuit_breaker]` functions declare their
+//! breakers), and here the [`CircuitBreaker`] itself.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,122 +27,16 @@ use crate::striped::Striped;
 use crate::sync::{Mutex, MutexGuard};
 use crate::{CallError, Error};
 
+mod config;
 pub(crate) mod decl;
+mod stats;
+mod trial;
+mod word;
 
-/// Configuration of a [`CircuitBreaker`].
-///
-/// Struct-update syntax works from any preset:
-///
-/// ```
-/// use cachex_runtime::BreakerConfig;
-/// use std::time::Duration;
-///
-/// let cfg = BreakerConfig { threshold: 2, ..BreakerConfig::default() };
-/// assert_eq!(cfg.timeout, Duration::from_secs(30));
-/// assert!(cfg.validate().is_ok());
-/// assert!(BreakerConfig { half_open_max: 0, ..cfg }.validate().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BreakerConfig {
-    /// Consecutive failures that open the circuit (at least 1).
-    pub threshold: u32,
-    /// How long the circuit stays OPEN before letting trial calls through.
-    pub timeout: Duration,
-    /// Trial calls allowed at once in HALF_OPEN, and the successes in a row that close it
-    /// (at least 1).
-    pub half_open_max: u32,
-    /// Per-call deadline; a call that overruns it is abandoned and counts as a failure and a
-    /// timeout.
-    pub call_timeout: Option<Duration>,
-}
-
-impl BreakerConfig {
-    /// The default configuration: threshold 5, timeout 30 s, 3 trial calls, no call deadline.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// assert_eq!(BreakerConfig::DEFAULT, BreakerConfig::default());
-    /// ```
-    pub const DEFAULT: BreakerConfig = BreakerConfig {
-        threshold: 5,
-        timeout: Duration::from_secs(30),
-        half_open_max: 3,
-        call_timeout: None,
-    };
-
-    /// Opens quickly and recovers slowly: threshold 3, timeout 60 s, 1 trial call.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// assert_eq!(BreakerConfig::conservative().threshold, 3);
-    /// ```
-    pub const fn conservative() -> Self {
-        BreakerConfig {
-            threshold: 3,
-            timeout: Duration::from_secs(60),
-            half_open_max: 1,
-            call_timeout: None,
-        }
-    }
-
-    /// Tolerates more failures and recovers fast: threshold 10, timeout 10 s, 5 trial calls.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// assert_eq!(BreakerConfig::aggressive().half_open_max, 5);
-    /// ```
-    pub const fn aggressive() -> Self {
-        BreakerConfig {
-            threshold: 10,
-            timeout: Duration::from_secs(10),
-            half_open_max: 5,
-            call_timeout: None,
-        }
-    }
-
-    /// Checks the configuration: `threshold` and `half_open_max` must be at least 1 and a
-    /// `call_timeout` must not be zero.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// let err = BreakerConfig { threshold: 0, ..Default::default() }.validate().unwrap_err();
-    /// assert!(err.to_string().contains("threshold"));
-    /// ```
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.threshold == 0 {
-            return Err(Error::invalid(
-                "breaker threshold must be at least 1 (it counts the consecutive failures that open the circuit)",
-            ));
-        }
-        if self.half_open_max == 0 {
-            return Err(Error::invalid(
-                "breaker half_open_max must be at least 1 (a half-open breaker with no trial calls could never close)",
-            ));
-        }
-        if self.call_timeout == Some(Duration::ZERO) {
-            return Err(Error::invalid(
-                "breaker call_timeout must be longer than zero (use None for no deadline)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The nearest valid configuration (zero counts become 1, a zero call deadline becomes none).
-    fn sanitized(mut self) -> Self {
-        self.threshold = self.threshold.max(1);
-        self.half_open_max = self.half_open_max.max(1);
-        if self.call_timeout == Some(Duration::ZERO) {
-            self.call_timeout = None;
-        }
-        self
-    }
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
+pub use config::BreakerConfig;
+pub use stats::BreakerStats;
+use trial::{Permit, Trial};
+use word::{AtomicWord, Word};
 
 /// The state of a circuit breaker.
 ///
@@ -164,125 +62,6 @@ impl fmt::Display for State {
             State::HalfOpen => "HALF_OPEN",
         })
     }
-}
-
-/// A snapshot of a breaker's state and lifetime totals.
-///
-/// ```
-/// use cachex_runtime::{BreakerConfig, CircuitBreaker};
-///
-/// let b = CircuitBreaker::new("doc", BreakerConfig::default());
-/// let s = b.stats();
-/// assert!(s.is_healthy());
-/// assert_eq!(s.failure_rate(), 0.0);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct BreakerStats {
-    /// State at the time of the snapshot.
-    pub state: State,
-    /// Every call presented, rejected ones included.
-    pub total_requests: u64,
-    /// Calls that returned `Ok`.
-    pub total_successes: u64,
-    /// Calls that returned `Err` or overran `call_timeout`.
-    pub total_failures: u64,
-    /// Calls that overran `call_timeout` (also counted in `total_failures`).
-    pub total_timeouts: u64,
-    /// Calls rejected without running.
-    pub total_rejections: u64,
-    /// Failures in a row since the last success or reset.
-    pub consecutive_failures: u32,
-    /// Wall-clock time of the last failure.
-    pub last_failure: Option<SystemTime>,
-}
-
-impl BreakerStats {
-    fn completed(&self) -> u64 {
-        self.total_successes + self.total_failures
-    }
-
-    /// Percent (0.0..=100.0) of completed calls that failed; 0.0 when none completed.
-    ///
-    /// ```
-    /// # use cachex_runtime::{BreakerStats, State};
-    /// let s = BreakerStats { state: State::Closed, total_requests: 4, total_successes: 3,
-    ///     total_failures: 1, total_timeouts: 0, total_rejections: 0, consecutive_failures: 1,
-    ///     last_failure: None };
-    /// assert_eq!(s.failure_rate(), 25.0);
-    /// ```
-    pub fn failure_rate(&self) -> f64 {
-        percent(self.total_failures, self.completed())
-    }
-
-    /// Percent (0.0..=100.0) of completed calls that succeeded; 0.0 when none completed.
-    ///
-    /// ```
-    /// # use cachex_runtime::{BreakerStats, State};
-    /// let s = BreakerStats { state: State::Closed, total_requests: 4, total_successes: 3,
-    ///     total_failures: 1, total_timeouts: 0, total_rejections: 0, consecutive_failures: 1,
-    ///     last_failure: None };
-    /// assert_eq!(s.success_rate(), 75.0);
-    /// ```
-    pub fn success_rate(&self) -> f64 {
-        percent(self.total_successes, self.completed())
-    }
-
-    /// True when the breaker is CLOSED.
-    ///
-    /// ```
-    /// # use cachex_runtime::{BreakerConfig, CircuitBreaker};
-    /// let b = CircuitBreaker::new("doc", BreakerConfig::default());
-    /// b.force_open();
-    /// assert!(!b.stats().is_healthy());
-    /// ```
-    pub fn is_healthy(&self) -> bool {
-        self.state == State::Closed
-    }
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-// ---- the state word -------------------------------------------------------------------------
-
-const ST_CLOSED: u64 = 0;
-const ST_OPEN: u64 = 1;
-const ST_HALF_OPEN: u64 = 2;
-const STATE_MASK: u64 = 0b11;
-const FORCED: u64 = 0b100;
-const CONSEC_SHIFT: u32 = 3;
-/// The consecutive-failure count saturates here (29 bits).
-const CONSEC_MAX: u64 = (1 << 29) - 1;
-const CONSEC_MASK: u64 = CONSEC_MAX << CONSEC_SHIFT;
-const GEN_SHIFT: u32 = 32;
-
-#[inline]
-fn st(w: u64) -> u64 {
-    w & STATE_MASK
-}
-#[inline]
-fn gen(w: u64) -> u32 {
-    (w >> GEN_SHIFT) as u32
-}
-#[inline]
-fn consec(w: u64) -> u32 {
-    ((w & CONSEC_MASK) >> CONSEC_SHIFT) as u32
-}
-fn with_consec(w: u64, c: u64) -> u64 {
-    (w & !CONSEC_MASK) | (c.min(CONSEC_MAX) << CONSEC_SHIFT)
-}
-/// A new word for a transition: the next generation, the given state and flags.
-fn next(w: u64, state: u64, forced: bool, consec: u64) -> u64 {
-    let g = u64::from(gen(w).wrapping_add(1));
-    (g << GEN_SHIFT)
-        | (consec.min(CONSEC_MAX) << CONSEC_SHIFT)
-        | if forced { FORCED } else { 0 }
-        | state
 }
 
 // Indices into the striped counters.
@@ -313,18 +92,6 @@ fn duration_to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
 }
 
-/// HALF_OPEN bookkeeping, guarded by the transition mutex.
-///
-/// `in_flight` counts every trial permit not yet settled, whatever HALF_OPEN period issued it,
-/// so trial calls running at once never exceed `half_open_max` even when the breaker re-opens
-/// and half-opens again while older trials still run. `successes` belongs to the current
-/// HALF_OPEN period only.
-#[derive(Debug, Default)]
-struct Trial {
-    in_flight: u32,
-    successes: u32,
-}
-
 /// A named circuit breaker.
 ///
 /// Breakers that `#[circuit_breaker]` functions use live in the [`registry`](crate::registry);
@@ -346,7 +113,7 @@ struct Trial {
 /// ```
 pub struct CircuitBreaker {
     name: Cow<'static, str>,
-    word: AtomicU64,
+    word: AtomicWord,
     threshold: AtomicU32,
     half_open_max: AtomicU32,
     timeout_ns: AtomicU64,
@@ -365,22 +132,6 @@ pub struct CircuitBreaker {
 enum Ticket<'a> {
     Closed(u32),
     Trial(Permit<'a>),
-}
-
-/// A HALF_OPEN slot. Dropped without an outcome (the call was cancelled), it gives the slot
-/// back and counts as neither success nor failure.
-struct Permit<'a> {
-    breaker: &'a CircuitBreaker,
-    gen: u32,
-    settled: bool,
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.breaker.lock().in_flight -= 1;
-        }
-    }
 }
 
 impl CircuitBreaker {
@@ -421,7 +172,7 @@ impl CircuitBreaker {
     fn build(name: Cow<'static, str>, config: BreakerConfig) -> Self {
         let b = CircuitBreaker {
             name,
-            word: AtomicU64::new(ST_CLOSED),
+            word: AtomicWord::new(Word::INITIAL),
             threshold: AtomicU32::new(0),
             half_open_max: AtomicU32::new(0),
             timeout_ns: AtomicU64::new(0),
@@ -491,11 +242,7 @@ impl CircuitBreaker {
     /// assert_eq!(b.state(), State::Open);
     /// ```
     pub fn state(&self) -> State {
-        match st(self.word.load(Acquire)) {
-            ST_CLOSED => State::Closed,
-            ST_OPEN => State::Open,
-            _ => State::HalfOpen,
-        }
+        self.word.load(Acquire).state()
     }
 
     /// A snapshot of the state and the lifetime totals.
@@ -518,7 +265,7 @@ impl CircuitBreaker {
             total_failures: self.counts.sum(FAILURES),
             total_timeouts: self.timeouts.load(Relaxed),
             total_rejections: self.counts.sum(REJECTIONS),
-            consecutive_failures: consec(w),
+            consecutive_failures: w.streak(),
             last_failure: (lf != 0).then(|| UNIX_EPOCH + Duration::from_nanos(lf)),
         }
     }
@@ -535,7 +282,7 @@ impl CircuitBreaker {
     /// assert!(!b.is_forced());
     /// ```
     pub fn is_forced(&self) -> bool {
-        self.word.load(Acquire) & FORCED != 0
+        self.word.load(Acquire).is_forced()
     }
 
     /// Pins the breaker OPEN: every call is rejected until [`force_close`](Self::force_close) or
@@ -548,7 +295,7 @@ impl CircuitBreaker {
     /// assert_eq!((b.state(), b.is_forced()), (State::Open, true));
     /// ```
     pub fn force_open(&self) {
-        self.transition(|w| next(w, ST_OPEN, true, u64::from(consec(w))));
+        self.transition(Word::forced_open);
     }
 
     /// Pins the breaker CLOSED: every call runs, outcomes are still counted, failures never
@@ -562,7 +309,7 @@ impl CircuitBreaker {
     /// assert_eq!((b.state(), b.is_forced()), (State::Closed, true));
     /// ```
     pub fn force_close(&self) {
-        self.transition(|w| next(w, ST_CLOSED, true, 0));
+        self.transition(Word::forced_closed);
     }
 
     /// Unpinned and CLOSED, with the consecutive-failure count and half-open progress cleared;
@@ -576,7 +323,7 @@ impl CircuitBreaker {
     /// assert_eq!((b.state(), b.is_forced()), (State::Closed, false));
     /// ```
     pub fn reset(&self) {
-        self.transition(|w| next(w, ST_CLOSED, false, 0));
+        self.transition(Word::closed);
     }
 
     /// Runs `f()` under the breaker.
@@ -637,20 +384,20 @@ impl CircuitBreaker {
     /// CLOSED with no call deadline: the call has nothing to set up and, if cancelled, nothing
     /// to undo.
     #[inline]
-    fn is_plain_closed(&self, w: u64) -> bool {
-        st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
+    fn is_plain_closed(&self, w: Word) -> bool {
+        w.is_closed() && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
     }
 
     /// Records the outcome of a call admitted while CLOSED against word `w`.
     #[inline]
-    fn closed_outcome<T, E>(&self, w: u64, r: Result<T, E>) -> Result<T, CallError<E>> {
+    fn closed_outcome<T, E>(&self, w: Word, r: Result<T, E>) -> Result<T, CallError<E>> {
         match r {
             Ok(v) => {
-                self.closed_success(gen(w));
+                self.closed_success(w.generation());
                 Ok(v)
             }
             Err(e) => {
-                self.on_failure(Ticket::Closed(gen(w)), false);
+                self.on_failure(Ticket::Closed(w.generation()), false);
                 Err(CallError::Inner(e))
             }
         }
@@ -683,16 +430,16 @@ impl CircuitBreaker {
 
     /// Counts the call as presented and reads the state word it is admitted against.
     #[inline]
-    fn admit_word(&self) -> u64 {
+    fn admit_word(&self) -> Word {
         self.counts.incr(REQUESTS);
         self.word.load(Acquire)
     }
 
     /// Decides whether a call presented against word `w` may run. The CLOSED case stays inline.
     #[inline]
-    fn admit_from(&self, w: u64) -> Result<Ticket<'_>, Duration> {
-        if st(w) == ST_CLOSED {
-            return Ok(Ticket::Closed(gen(w)));
+    fn admit_from(&self, w: Word) -> Result<Ticket<'_>, Duration> {
+        if w.is_closed() {
+            return Ok(Ticket::Closed(w.generation()));
         }
         self.admit_slow(w)
     }
@@ -700,12 +447,12 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     /// A rejection is counted here and returned as its `retry_after`.
-    fn admit_slow(&self, mut w: u64) -> Result<Ticket<'_>, Duration> {
+    fn admit_slow(&self, mut w: Word) -> Result<Ticket<'_>, Duration> {
         loop {
-            match st(w) {
-                ST_CLOSED => return Ok(Ticket::Closed(gen(w))),
-                ST_OPEN => {
-                    if w & FORCED != 0 {
+            match w.state() {
+                State::Closed => return Ok(Ticket::Closed(w.generation())),
+                State::Open => {
+                    if w.is_forced() {
                         // No scheduled end: the configured timeout is the best hint.
                         return Err(
                             self.reject(Duration::from_nanos(self.timeout_ns.load(Relaxed)))
@@ -720,28 +467,24 @@ impl CircuitBreaker {
                     let mut trial = self.lock();
                     let cur = self.word.load(Acquire);
                     if cur == w {
-                        let half = next(w, ST_HALF_OPEN, false, u64::from(consec(w)));
+                        let half = w.half_opened();
                         self.word.store(half, Release);
                         trial.successes = 0;
                     }
                     drop(trial);
                     w = self.word.load(Acquire);
                 }
-                _ => {
+                State::HalfOpen => {
                     let mut trial = self.lock();
                     let cur = self.word.load(Acquire);
-                    if st(cur) != ST_HALF_OPEN {
+                    if cur.state() != State::HalfOpen {
                         drop(trial);
                         w = cur;
                         continue;
                     }
                     if trial.in_flight < self.half_open_max.load(Relaxed) {
                         trial.in_flight += 1;
-                        return Ok(Ticket::Trial(Permit {
-                            breaker: self,
-                            gen: gen(cur),
-                            settled: false,
-                        }));
+                        return Ok(Ticket::Trial(Permit::new(self, cur.generation())));
                     }
                     drop(trial);
                     return Err(self.reject(Duration::ZERO));
@@ -776,10 +519,10 @@ impl CircuitBreaker {
                 trial.successes += 1;
                 if trial.successes >= self.half_open_max.load(Relaxed) {
                     trial.successes = 0;
-                    self.word.store(next(w, ST_CLOSED, false, 0), Release);
+                    self.word.store(w.closed(), Release);
                 } else {
                     // Only lock holders write the word outside CLOSED.
-                    self.word.store(with_consec(w, 0), Release);
+                    self.word.store(w.with_streak(0), Release);
                 }
             }
         }
@@ -797,10 +540,10 @@ impl CircuitBreaker {
         // Only a failure streak in the same generation needs clearing; the common case
         // (no streak) writes nothing shared.
         let mut w = self.word.load(Relaxed);
-        while gen(w) == g && consec(w) != 0 {
+        while w.generation() == g && w.streak() != 0 {
             match self
                 .word
-                .compare_exchange_weak(w, with_consec(w, 0), AcqRel, Relaxed)
+                .compare_exchange_weak(w, w.with_streak(0), AcqRel, Relaxed)
             {
                 Ok(_) => break,
                 Err(cur) => w = cur,
@@ -823,16 +566,13 @@ impl CircuitBreaker {
             Ticket::Closed(g) => {
                 let mut w = self.word.load(Acquire);
                 loop {
-                    if gen(w) != g || st(w) != ST_CLOSED {
+                    if w.generation() != g || !w.is_closed() {
                         return; // a result from an older generation
                     }
-                    let c = u64::from(consec(w)) + 1;
-                    match self
-                        .word
-                        .compare_exchange_weak(w, with_consec(w, c), AcqRel, Acquire)
-                    {
+                    let failed = w.with_failure();
+                    match self.word.compare_exchange_weak(w, failed, AcqRel, Acquire) {
                         Ok(_) => {
-                            if w & FORCED == 0 && c >= u64::from(self.threshold.load(Relaxed)) {
+                            if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
                                 self.trip_closed(g);
                             }
                             return;
@@ -846,7 +586,7 @@ impl CircuitBreaker {
                     return;
                 };
                 trial.successes = 0;
-                self.open(w, u64::from(consec(w)) + 1);
+                self.open(w, w.streak().saturating_add(1));
             }
         }
     }
@@ -854,12 +594,12 @@ impl CircuitBreaker {
     /// Gives a finished trial's slot back. Returns the locked bookkeeping and the state word
     /// when the trial's HALF_OPEN period is still current (its outcome then moves the state
     /// machine), `None` when the outcome is stale.
-    fn settle(&self, mut permit: Permit<'_>) -> Option<(MutexGuard<'_, Trial>, u64)> {
-        permit.settled = true;
+    fn settle(&self, permit: Permit<'_>) -> Option<(MutexGuard<'_, Trial>, Word)> {
+        let generation = permit.settle();
         let mut trial = self.lock();
-        trial.in_flight -= 1;
+        trial.in_flight = trial.in_flight.saturating_sub(1);
         let w = self.word.load(Acquire);
-        (gen(w) == permit.gen).then_some((trial, w))
+        (w.generation() == generation).then_some((trial, w))
     }
 
     /// CLOSED → OPEN, if generation `g` is still current and its streak still reaches the
@@ -867,17 +607,17 @@ impl CircuitBreaker {
     fn trip_closed(&self, g: u32) {
         let _trial = self.lock();
         let w = self.word.load(Acquire);
-        if gen(w) == g
-            && st(w) == ST_CLOSED
-            && w & FORCED == 0
-            && consec(w) >= self.threshold.load(Relaxed)
+        if w.generation() == g
+            && w.is_closed()
+            && !w.is_forced()
+            && w.streak() >= self.threshold.load(Relaxed)
         {
-            self.open(w, u64::from(consec(w)));
+            self.open(w, w.streak());
         }
     }
 
     /// Publishes OPEN with a fresh deadline. Caller holds the transition lock.
-    fn open(&self, w: u64, consec: u64) {
+    fn open(&self, w: Word, streak: u32) {
         let timeout = Duration::from_nanos(self.timeout_ns.load(Relaxed));
         let until =
             instant_to_nanos(Instant::now()).saturating_add(duration_to_nanos(timeout) as i64);
@@ -887,9 +627,9 @@ impl CircuitBreaker {
         let mut cur = w;
         while let Err(now) =
             self.word
-                .compare_exchange_weak(cur, next(cur, ST_OPEN, false, consec), AcqRel, Acquire)
+                .compare_exchange_weak(cur, cur.opened(streak), AcqRel, Acquire)
         {
-            if gen(now) != gen(w) {
+            if now.generation() != w.generation() {
                 return;
             }
             cur = now;
@@ -897,7 +637,7 @@ impl CircuitBreaker {
     }
 
     /// A manual transition to the word `f` makes from the current one.
-    fn transition(&self, f: impl Fn(u64) -> u64) {
+    fn transition(&self, f: impl Fn(Word) -> Word) {
         let mut trial = self.lock();
         trial.successes = 0;
         let mut cur = self.word.load(Acquire);
