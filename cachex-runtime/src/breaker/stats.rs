@@ -36,10 +36,6 @@ pub struct BreakerStats {
 }
 
 impl BreakerStats {
-    fn completed(&self) -> u64 {
-        self.total_successes + self.total_failures
-    }
-
     /// Percent (0.0..=100.0) of completed calls that failed; 0.0 when none completed.
     ///
     /// ```
@@ -50,7 +46,7 @@ impl BreakerStats {
     /// assert_eq!(s.failure_rate(), 25.0);
     /// ```
     pub fn failure_rate(&self) -> f64 {
-        percent(self.total_failures, self.completed())
+        percent(self.total_failures, self.total_successes)
     }
 
     /// Percent (0.0..=100.0) of completed calls that succeeded; 0.0 when none completed.
@@ -63,7 +59,7 @@ impl BreakerStats {
     /// assert_eq!(s.success_rate(), 75.0);
     /// ```
     pub fn success_rate(&self) -> f64 {
-        percent(self.total_successes, self.completed())
+        percent(self.total_successes, self.total_failures)
     }
 
     /// True when the breaker is CLOSED.
@@ -79,10 +75,13 @@ impl BreakerStats {
     }
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
+/// `part` as a percent of `part + other`, 0.0 when both are zero. The sum is taken in `f64`:
+/// two `u64` totals may not add up within `u64`.
+fn percent(part: u64, other: u64) -> f64 {
+    if part == 0 && other == 0 {
+        return 0.0;
     }
+    let (part, other) = (part as f64, other as f64);
+    // Rounding can push a quotient of equal operands a hair past 100.
+    (part * 100.0 / (part + other)).min(100.0)
 }
