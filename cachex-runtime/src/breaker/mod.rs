@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,7 +84,7 @@ fn instant_to_nanos(t: Instant) -> i64 {
     let o = origin();
     match t.checked_duration_since(o) {
         Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        None => i64::try_from(o.duration_since(t).as_nanos()).map_or(i64::MIN, |n| -n),
+        None => i64::try_from(o.duration_since(t).as_nanos()).map_or(i64::MIN, i64::saturating_neg),
     }
 }
 
@@ -119,7 +119,7 @@ pub struct CircuitBreaker {
     timeout_ns: AtomicU64,
     call_timeout_ns: AtomicU64,
     /// End of the current OPEN period, in nanoseconds from [`origin`].
-    open_until: AtomicU64,
+    open_until: AtomicI64,
     trial: Mutex<Trial>,
     /// Requests, successes, rejections and failures, striped per thread.
     counts: Striped<4>,
@@ -130,8 +130,46 @@ pub struct CircuitBreaker {
 
 /// Admission to run one call, carrying the generation it was admitted in.
 enum Ticket<'a> {
-    Closed(u32),
+    Closed(ClosedCall<'a>),
     Trial(Permit<'a>),
+}
+
+/// A call admitted while CLOSED, in the generation it was admitted in.
+///
+/// Its outcome is recorded through [`finish`](Self::finish), which forgets the guard (so the
+/// hot path pays nothing for it). Dropped instead, the call did not finish: while the thread
+/// panics the call panicked, which is a failure; otherwise it was cancelled, which counts as
+/// nothing.
+struct ClosedCall<'a> {
+    breaker: &'a CircuitBreaker,
+    generation: u32,
+}
+
+impl<'a> ClosedCall<'a> {
+    #[inline]
+    fn new(breaker: &'a CircuitBreaker, w: Word) -> Self {
+        ClosedCall {
+            breaker,
+            generation: w.generation(),
+        }
+    }
+
+    /// The call finished: disarms the guard and returns the generation it was admitted in.
+    #[inline]
+    fn finish(self) -> u32 {
+        let generation = self.generation;
+        std::mem::forget(self);
+        generation
+    }
+}
+
+impl Drop for ClosedCall<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.breaker.count_failure(false);
+            self.breaker.closed_failure(self.generation);
+        }
+    }
 }
 
 impl CircuitBreaker {
@@ -177,7 +215,7 @@ impl CircuitBreaker {
             half_open_max: AtomicU32::new(0),
             timeout_ns: AtomicU64::new(0),
             call_timeout_ns: AtomicU64::new(NO_CALL_TIMEOUT),
-            open_until: AtomicU64::new(0),
+            open_until: AtomicI64::new(0),
             trial: Mutex::new(Trial::default()),
             counts: Striped::new(),
             timeouts: AtomicU64::new(0),
@@ -232,17 +270,40 @@ impl CircuitBreaker {
         }
     }
 
-    /// The current state. An OPEN breaker whose timeout has passed reports OPEN until the next
-    /// call moves it to HALF_OPEN.
+    /// The effective state: an OPEN breaker whose timeout has passed reads
+    /// [`HalfOpen`](State::HalfOpen) before any call arrives (the next call is a trial); one
+    /// pinned by [`force_open`](Self::force_open) stays OPEN. Reading never changes the state
+    /// and takes no lock.
     ///
     /// ```
     /// # use cachex_runtime::{BreakerConfig, CircuitBreaker, State};
-    /// let b = CircuitBreaker::new("a", BreakerConfig::default());
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let b = CircuitBreaker::new("a", BreakerConfig { threshold: 1, ..BreakerConfig::default() });
+    /// let _ = b.call(|| async { Err::<(), _>("down") }).await;
+    /// assert_eq!(b.state(), State::Open);
+    /// tokio::time::advance(Duration::from_secs(30)).await;
+    /// assert_eq!(b.state(), State::HalfOpen);
     /// b.force_open();
     /// assert_eq!(b.state(), State::Open);
+    /// # }
     /// ```
     pub fn state(&self) -> State {
-        self.word.load(Acquire).state()
+        self.effective_state(self.word.load(Acquire))
+    }
+
+    /// What word `w` means now: OPEN past its timeout (and not pinned) is HALF_OPEN in effect.
+    /// Only an OPEN word costs a clock read.
+    fn effective_state(&self, w: Word) -> State {
+        match w.state() {
+            State::Open
+                if !w.is_forced()
+                    && instant_to_nanos(Instant::now()) >= self.open_until.load(Acquire) =>
+            {
+                State::HalfOpen
+            }
+            state => state,
+        }
     }
 
     /// A snapshot of the state and the lifetime totals.
@@ -259,14 +320,16 @@ impl CircuitBreaker {
         let w = self.word.load(Acquire);
         let lf = self.last_failure.load(Relaxed);
         BreakerStats {
-            state: self.state(),
+            state: self.effective_state(w),
             total_requests: self.counts.sum(REQUESTS),
             total_successes: self.counts.sum(SUCCESSES),
             total_failures: self.counts.sum(FAILURES),
             total_timeouts: self.timeouts.load(Relaxed),
             total_rejections: self.counts.sum(REJECTIONS),
             consecutive_failures: w.streak(),
-            last_failure: (lf != 0).then(|| UNIX_EPOCH + Duration::from_nanos(lf)),
+            last_failure: (lf != 0)
+                .then(|| UNIX_EPOCH.checked_add(Duration::from_nanos(lf)))
+                .flatten(),
         }
     }
 
@@ -351,8 +414,11 @@ impl CircuitBreaker {
         if self.is_plain_closed(w) {
             // The hot path, kept apart from `run` so it builds no ticket and no timeout state,
             // and awaited here rather than through another future so the result is not copied
-            // once more through a nested future's state.
-            return self.closed_outcome(w, f().await);
+            // once more through a nested future's state. The guard costs nothing unless the
+            // call panics (it is forgotten on the way out).
+            let call = ClosedCall::new(self, w);
+            let r = f().await;
+            return self.closed_outcome(call, r);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
@@ -372,7 +438,9 @@ impl CircuitBreaker {
         // delegating, which would nest one more future on the hot path).
         let w = self.admit_word();
         if self.is_plain_closed(w) {
-            return self.closed_outcome(w, fut.await);
+            let call = ClosedCall::new(self, w);
+            let r = fut.await;
+            return self.closed_outcome(call, r);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
@@ -388,16 +456,22 @@ impl CircuitBreaker {
         w.is_closed() && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
     }
 
-    /// Records the outcome of a call admitted while CLOSED against word `w`.
+    /// Records the outcome of a call admitted while CLOSED.
     #[inline]
-    fn closed_outcome<T, E>(&self, w: Word, r: Result<T, E>) -> Result<T, CallError<E>> {
+    fn closed_outcome<T, E>(
+        &self,
+        call: ClosedCall<'_>,
+        r: Result<T, E>,
+    ) -> Result<T, CallError<E>> {
+        let generation = call.finish();
         match r {
             Ok(v) => {
-                self.closed_success(w.generation());
+                self.closed_success(generation);
                 Ok(v)
             }
             Err(e) => {
-                self.on_failure(Ticket::Closed(w.generation()), false);
+                self.count_failure(false);
+                self.closed_failure(generation);
                 Err(CallError::Inner(e))
             }
         }
@@ -439,7 +513,7 @@ impl CircuitBreaker {
     #[inline]
     fn admit_from(&self, w: Word) -> Result<Ticket<'_>, Duration> {
         if w.is_closed() {
-            return Ok(Ticket::Closed(w.generation()));
+            return Ok(Ticket::Closed(ClosedCall::new(self, w)));
         }
         self.admit_slow(w)
     }
@@ -450,7 +524,7 @@ impl CircuitBreaker {
     fn admit_slow(&self, mut w: Word) -> Result<Ticket<'_>, Duration> {
         loop {
             match w.state() {
-                State::Closed => return Ok(Ticket::Closed(w.generation())),
+                State::Closed => return Ok(Ticket::Closed(ClosedCall::new(self, w))),
                 State::Open => {
                     if w.is_forced() {
                         // No scheduled end: the configured timeout is the best hint.
@@ -459,17 +533,16 @@ impl CircuitBreaker {
                         );
                     }
                     let now = instant_to_nanos(Instant::now());
-                    let until = self.open_until.load(Acquire) as i64;
+                    let until = self.open_until.load(Acquire);
                     if now < until {
-                        return Err(self.reject(Duration::from_nanos((until - now) as u64)));
+                        return Err(self.reject(Duration::from_nanos(until.abs_diff(now))));
                     }
-                    // The timeout has passed: move to HALF_OPEN (once) and take a trial slot.
+                    // The timeout has passed: move to HALF_OPEN (once), with a fresh period.
                     let mut trial = self.lock();
-                    let cur = self.word.load(Acquire);
-                    if cur == w {
+                    if self.word.load(Acquire) == w {
                         let half = w.half_opened();
+                        trial.begin(half.generation());
                         self.word.store(half, Release);
-                        trial.successes = 0;
                     }
                     drop(trial);
                     w = self.word.load(Acquire);
@@ -482,8 +555,7 @@ impl CircuitBreaker {
                         w = cur;
                         continue;
                     }
-                    if trial.in_flight < self.half_open_max.load(Relaxed) {
-                        trial.in_flight += 1;
+                    if trial.try_admit(cur.generation(), self.half_open_max.load(Relaxed)) {
                         return Ok(Ticket::Trial(Permit::new(self, cur.generation())));
                     }
                     drop(trial);
@@ -509,22 +581,21 @@ impl CircuitBreaker {
 
     #[inline]
     fn on_success(&self, ticket: Ticket<'_>) {
-        self.counts.incr(SUCCESSES);
         match ticket {
-            Ticket::Closed(g) => self.clear_streak(g),
+            Ticket::Closed(call) => self.closed_success(call.finish()),
             Ticket::Trial(permit) => {
-                let Some((mut trial, w)) = self.settle(permit) else {
-                    return;
-                };
-                trial.successes += 1;
-                if trial.successes >= self.half_open_max.load(Relaxed) {
-                    trial.successes = 0;
-                    self.word.store(w.closed(), Release);
-                } else {
-                    // Only lock holders write the word outside CLOSED.
-                    self.word.store(w.with_streak(0), Release);
-                }
+                self.counts.incr(SUCCESSES);
+                self.trial_success(permit.settle());
             }
+        }
+    }
+
+    #[cold]
+    fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool) {
+        self.count_failure(timed_out);
+        match ticket {
+            Ticket::Closed(call) => self.closed_failure(call.finish()),
+            Ticket::Trial(permit) => self.trial_failure(permit.settle()),
         }
     }
 
@@ -551,8 +622,9 @@ impl CircuitBreaker {
         }
     }
 
+    /// Counts a failure in the lifetime totals (whatever state it moves).
     #[cold]
-    fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool) {
+    fn count_failure(&self, timed_out: bool) {
         self.counts.incr(FAILURES);
         if timed_out {
             self.timeouts.fetch_add(1, Relaxed);
@@ -561,45 +633,59 @@ impl CircuitBreaker {
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| duration_to_nanos(d).max(1));
         self.last_failure.store(unix, Relaxed);
+    }
 
-        match ticket {
-            Ticket::Closed(g) => {
-                let mut w = self.word.load(Acquire);
-                loop {
-                    if w.generation() != g || !w.is_closed() {
-                        return; // a result from an older generation
-                    }
-                    let failed = w.with_failure();
-                    match self.word.compare_exchange_weak(w, failed, AcqRel, Acquire) {
-                        Ok(_) => {
-                            if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
-                                self.trip_closed(g);
-                            }
-                            return;
-                        }
-                        Err(cur) => w = cur,
-                    }
-                }
+    /// A failure of a call admitted while CLOSED in generation `g`: one more in the streak,
+    /// and OPEN when it reaches the threshold.
+    #[cold]
+    fn closed_failure(&self, g: u32) {
+        let mut w = self.word.load(Acquire);
+        loop {
+            if w.generation() != g || !w.is_closed() {
+                return; // a result from an older generation
             }
-            Ticket::Trial(permit) => {
-                let Some((mut trial, w)) = self.settle(permit) else {
+            let failed = w.with_failure();
+            match self.word.compare_exchange_weak(w, failed, AcqRel, Acquire) {
+                Ok(_) => {
+                    if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
+                        self.trip_closed(g);
+                    }
                     return;
-                };
-                trial.successes = 0;
-                self.open(w, w.streak().saturating_add(1));
+                }
+                Err(cur) => w = cur,
             }
         }
     }
 
+    /// A successful trial of the HALF_OPEN period `g`: CLOSED after `half_open_max` of them.
+    fn trial_success(&self, g: u32) {
+        let Some((mut trial, w)) = self.settle(g) else {
+            return;
+        };
+        if trial.record_success() >= self.half_open_max.load(Relaxed) {
+            self.word.store(w.closed(), Release);
+        } else {
+            // Only lock holders write the word outside CLOSED.
+            self.word.store(w.with_streak(0), Release);
+        }
+    }
+
+    /// A failed trial of the HALF_OPEN period `g`: OPEN again, with a fresh timeout.
+    fn trial_failure(&self, g: u32) {
+        let Some((_trial, w)) = self.settle(g) else {
+            return;
+        };
+        self.open(w, w.streak().saturating_add(1));
+    }
+
     /// Gives a finished trial's slot back. Returns the locked bookkeeping and the state word
-    /// when the trial's HALF_OPEN period is still current (its outcome then moves the state
-    /// machine), `None` when the outcome is stale.
-    fn settle(&self, permit: Permit<'_>) -> Option<(MutexGuard<'_, Trial>, Word)> {
-        let generation = permit.settle();
+    /// when the trial's HALF_OPEN period `g` is still current (its outcome then moves the
+    /// state machine), `None` when the outcome is stale.
+    fn settle(&self, g: u32) -> Option<(MutexGuard<'_, Trial>, Word)> {
         let mut trial = self.lock();
-        trial.in_flight = trial.in_flight.saturating_sub(1);
+        trial.release(g);
         let w = self.word.load(Acquire);
-        (w.generation() == generation).then_some((trial, w))
+        (w.generation() == g).then_some((trial, w))
     }
 
     /// CLOSED → OPEN, if generation `g` is still current and its streak still reaches the
@@ -618,10 +704,11 @@ impl CircuitBreaker {
 
     /// Publishes OPEN with a fresh deadline. Caller holds the transition lock.
     fn open(&self, w: Word, streak: u32) {
-        let timeout = Duration::from_nanos(self.timeout_ns.load(Relaxed));
-        let until =
-            instant_to_nanos(Instant::now()).saturating_add(duration_to_nanos(timeout) as i64);
-        self.open_until.store(until as u64, Release);
+        // A timeout beyond i64 nanoseconds (about 292 years, `Duration::MAX` included) is
+        // "never" rather than a deadline wrapped into the past.
+        let timeout = i64::try_from(self.timeout_ns.load(Relaxed)).unwrap_or(i64::MAX);
+        let until = instant_to_nanos(Instant::now()).saturating_add(timeout);
+        self.open_until.store(until, Release);
         // The lock keeps other transitions out, but the consecutive-failure count may still be
         // bumped lock-free; a CAS loop keeps the bump from being lost or overwriting us.
         let mut cur = w;
@@ -636,10 +723,10 @@ impl CircuitBreaker {
         }
     }
 
-    /// A manual transition to the word `f` makes from the current one.
+    /// A manual transition to the word `f` makes from the current one. The HALF_OPEN period,
+    /// if any, ends with it: its trials become stale.
     fn transition(&self, f: impl Fn(Word) -> Word) {
-        let mut trial = self.lock();
-        trial.successes = 0;
+        let _trial = self.lock();
         let mut cur = self.word.load(Acquire);
         while let Err(now) = self
             .word
@@ -665,7 +752,9 @@ impl CircuitBreaker {
             Cow::Owned(s) => s.capacity(),
             Cow::Borrowed(s) => s.len(),
         };
-        std::mem::size_of::<Self>() + self.counts.heap_bytes() + name
+        std::mem::size_of::<Self>()
+            .saturating_add(self.counts.heap_bytes())
+            .saturating_add(name)
     }
 }
 
