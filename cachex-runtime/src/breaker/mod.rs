@@ -14,21 +14,30 @@
 //! word), `trial` (half-open permits), `decl` (how `#[circuit_breaker]` functions declare their
 //! breakers), and here the [`CircuitBreaker`] itself.
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicI64;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use crate::striped::Striped;
+#[cfg(loom)]
+use crate::sync::model::{Mutex, MutexGuard};
+#[cfg(not(loom))]
 use crate::sync::{Mutex, MutexGuard};
 use crate::{CallError, Error};
 
 mod config;
 pub(crate) mod decl;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod stats;
 mod trial;
 mod word;
@@ -645,13 +654,11 @@ impl CircuitBreaker {
                 return; // a result from an older generation
             }
             let failed = w.with_failure();
+            if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
+                return self.trip_closed(g);
+            }
             match self.word.compare_exchange_weak(w, failed, AcqRel, Acquire) {
-                Ok(_) => {
-                    if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
-                        self.trip_closed(g);
-                    }
-                    return;
-                }
+                Ok(_) => return,
                 Err(cur) => w = cur,
             }
         }
@@ -688,27 +695,46 @@ impl CircuitBreaker {
         (w.generation() == g).then_some((trial, w))
     }
 
-    /// CLOSED → OPEN, if generation `g` is still current and its streak still reaches the
-    /// threshold (a success may have cleared it in between).
+    /// The failure that brings the streak of CLOSED generation `g` to the threshold, counted
+    /// under the transition lock so that counting it and opening are one step: a success that
+    /// clears the streak lands either before it (then this failure may no longer reach the
+    /// threshold and only counts) or after it (then that success is stale), never in between.
+    #[cold]
     fn trip_closed(&self, g: u32) {
         let _trial = self.lock();
-        let w = self.word.load(Acquire);
-        if w.generation() == g
-            && w.is_closed()
-            && !w.is_forced()
-            && w.streak() >= self.threshold.load(Relaxed)
-        {
-            self.open(w, w.streak());
+        let mut w = self.word.load(Acquire);
+        loop {
+            if w.generation() != g || !w.is_closed() {
+                return; // a result from an older generation
+            }
+            let failed = w.with_failure();
+            let next = if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
+                // Published before the word: whoever sees OPEN sees its deadline.
+                self.start_open_period();
+                w.opened(failed.streak())
+            } else {
+                failed
+            };
+            match self.word.compare_exchange_weak(w, next, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(cur) => w = cur,
+            }
         }
     }
 
-    /// Publishes OPEN with a fresh deadline. Caller holds the transition lock.
-    fn open(&self, w: Word, streak: u32) {
+    /// Sets the end of an OPEN period that starts now.
+    fn start_open_period(&self) {
         // A timeout beyond i64 nanoseconds (about 292 years, `Duration::MAX` included) is
         // "never" rather than a deadline wrapped into the past.
         let timeout = i64::try_from(self.timeout_ns.load(Relaxed)).unwrap_or(i64::MAX);
         let until = instant_to_nanos(Instant::now()).saturating_add(timeout);
         self.open_until.store(until, Release);
+    }
+
+    /// Publishes OPEN with a fresh deadline after a failed trial. Caller holds the transition
+    /// lock.
+    fn open(&self, w: Word, streak: u32) {
+        self.start_open_period();
         // The lock keeps other transitions out, but the consecutive-failure count may still be
         // bumped lock-free; a CAS loop keeps the bump from being lost or overwriting us.
         let mut cur = w;

@@ -86,6 +86,12 @@ impl<'a> Permit<'a> {
         }
     }
 
+    /// The generation of the period that issued this permit.
+    #[cfg(loom)]
+    pub(super) fn generation(&self) -> u32 {
+        self.generation
+    }
+
     /// Marks the permit as settled (its outcome is being recorded) and returns its generation.
     pub(super) fn settle(mut self) -> u32 {
         self.settled = true;

@@ -18,7 +18,11 @@
 //! Only transitions (under the breaker's transition lock) build a new generation; the lock-free
 //! writers (a CLOSED call's failure or success) only change the streak of the current one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(loom)]
+use loom::sync::atomic::AtomicU64;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use super::State;
 
@@ -181,7 +185,7 @@ impl std::fmt::Debug for AtomicWord {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
