@@ -403,7 +403,8 @@ impl CircuitBreaker {
     /// Rejected at once with [`Error::CircuitOpen`] while OPEN (the function is not called), or
     /// while HALF_OPEN with all trial slots taken. With a `call_timeout`, an overrun is abandoned
     /// and returned as [`Error::Timeout`] and counted as a failure. Dropping the returned future
-    /// cancels the call; a cancelled call counts as neither success nor failure.
+    /// cancels the call; a cancelled call counts as neither success nor failure. A call that
+    /// panics counts as a failure (and gives its HALF_OPEN slot back); the panic propagates.
     ///
     /// ```
     /// use cachex_runtime::{BreakerConfig, CallError, CircuitBreaker};
