@@ -59,7 +59,7 @@ impl Trial {
     }
 
     /// Trials of the current period running now.
-    #[cfg(any(test, loom))]
+    #[cfg(test)]
     pub(super) fn in_flight(&self) -> u32 {
         self.in_flight
     }
@@ -87,7 +87,7 @@ impl<'a> Permit<'a> {
     }
 
     /// The generation of the period that issued this permit.
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(super) fn generation(&self) -> u32 {
         self.generation
     }
