@@ -233,3 +233,86 @@ proptest! {
         rt.block_on(run_case(threshold, timeout_ms, half_open_max, ops));
     }
 }
+
+/// Between calls, the state a breaker reports predicts what the next call meets: OPEN rejects
+/// it at once, CLOSED and HALF_OPEN run it (calls made one at a time never fill the HALF_OPEN
+/// slots). Reading the state, however often, changes nothing. Written from the contract's
+/// "effective state": an OPEN breaker past its timeout reads HALF_OPEN before any call arrives.
+async fn run_state_predicts_admission(
+    threshold: u32,
+    timeout_ms: u64,
+    half_open_max: u32,
+    ops: Vec<Op>,
+) {
+    let b = CircuitBreaker::new(
+        "model-effective",
+        BreakerConfig {
+            threshold,
+            timeout: Duration::from_millis(timeout_ms),
+            half_open_max,
+            call_timeout: Some(Duration::from_millis(CALL_TIMEOUT_MS)),
+        },
+    );
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Op::Advance(ms) => tokio::time::advance(Duration::from_millis(*ms)).await,
+            Op::ForceOpen => b.force_open(),
+            Op::ForceClose => b.force_close(),
+            Op::Reset => b.reset(),
+            call => {
+                let before = b.state();
+                let s = b.stats();
+                assert_eq!(s.state, before, "step {i} of {ops:?}");
+                assert_eq!(
+                    s.is_healthy(),
+                    before == State::Closed,
+                    "step {i} of {ops:?}"
+                );
+                assert_eq!(b.state(), before, "reading twice, step {i} of {ops:?}");
+                let requests = s.total_requests;
+                let r: Result<(), CallError<()>> = b
+                    .call(|| async {
+                        match call {
+                            Op::Success => Ok(()),
+                            Op::Failure => Err(()),
+                            _ => {
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                                Ok(())
+                            }
+                        }
+                    })
+                    .await;
+                let rejected = matches!(r, Err(CallError::Rejected(Error::CircuitOpen { .. })));
+                assert_eq!(
+                    rejected,
+                    before == State::Open,
+                    "step {i} ({op:?}) read {before} before the call, of {ops:?}"
+                );
+                assert_eq!(
+                    b.stats().total_requests,
+                    requests + 1,
+                    "reads count no call"
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_reported_state_predicts_the_next_call(
+        threshold in 1u32..5,
+        timeout_ms in 0u64..2_000,
+        half_open_max in 1u32..4,
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(run_state_predicts_admission(threshold, timeout_ms, half_open_max, ops));
+    }
+}

@@ -48,7 +48,33 @@ impl<T: ?Sized> RwLock<T> {
     }
 }
 
-#[cfg(test)]
+/// Under `--cfg loom`: a never-poisoning mutex built on loom's, for the state the model checker
+/// explores (the breaker's transition lock). Loom's mutex has no `const` constructor, so the
+/// statics elsewhere keep [`Mutex`]; the breaker takes this one when it is modelled.
+#[cfg(loom)]
+pub(crate) mod model {
+    use std::sync::PoisonError;
+
+    pub(crate) use loom::sync::MutexGuard;
+
+    /// A loom mutex whose `lock` ignores poisoning, with [`Mutex`](super::Mutex)'s API but for
+    /// the `const` constructor.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

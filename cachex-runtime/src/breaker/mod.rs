@@ -1,18 +1,26 @@
 //! The circuit breaker: CLOSED → OPEN after `threshold` consecutive failures, OPEN rejects at
 //! once until `timeout` has passed, then HALF_OPEN lets up to `half_open_max` trial calls run.
 //!
-//! Layout of the hot path: one `AtomicU64` word holds the state, the pinned ("forced") flag, the
-//! consecutive-failure count and a generation number that changes on every state transition. A
-//! call in CLOSED reads the word, runs, and on success bumps a per-thread striped counter: no
-//! lock, no allocation, no write to a shared cache line unless a failure streak must be cleared.
-//! Transitions and HALF_OPEN permits go through a small mutex. Every outcome carries the
-//! generation it started in; an outcome from an older generation is counted in the lifetime
+//! Layout of the hot path: one atomic [`Word`](word::Word) holds the state, the pinned ("forced")
+//! flag, the consecutive-failure streak and a generation number that changes on every state
+//! transition. A call in CLOSED reads the word, runs, and on success bumps a per-thread striped
+//! counter: no lock, no allocation, no write to a shared cache line unless a failure streak must
+//! be cleared. Transitions and HALF_OPEN permits go through a small mutex. Every outcome carries
+//! the generation it started in; an outcome from an older generation is counted in the lifetime
 //! totals but never moves the state machine (a slow success that started while CLOSED cannot
 //! close a breaker that has opened since).
+//!
+//! Files: `config` (what a breaker is told), `stats` (what it reports), `word` (the packed state
+//! word), `trial` (half-open permits), `decl` (how `#[circuit_breaker]` functions declare their
+//! breakers), and here the [`CircuitBreaker`] itself.
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicI64;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicI64;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,125 +28,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use crate::striped::Striped;
+#[cfg(loom)]
+use crate::sync::model::{Mutex, MutexGuard};
+#[cfg(not(loom))]
 use crate::sync::{Mutex, MutexGuard};
 use crate::{CallError, Error};
 
+mod config;
 pub(crate) mod decl;
+#[cfg(all(test, loom))]
+mod loom_tests;
+mod stats;
+mod trial;
+mod word;
 
-/// Configuration of a [`CircuitBreaker`].
-///
-/// Struct-update syntax works from any preset:
-///
-/// ```
-/// use cachex_runtime::BreakerConfig;
-/// use std::time::Duration;
-///
-/// let cfg = BreakerConfig { threshold: 2, ..BreakerConfig::default() };
-/// assert_eq!(cfg.timeout, Duration::from_secs(30));
-/// assert!(cfg.validate().is_ok());
-/// assert!(BreakerConfig { half_open_max: 0, ..cfg }.validate().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BreakerConfig {
-    /// Consecutive failures that open the circuit (at least 1).
-    pub threshold: u32,
-    /// How long the circuit stays OPEN before letting trial calls through.
-    pub timeout: Duration,
-    /// Trial calls allowed at once in HALF_OPEN, and the successes in a row that close it
-    /// (at least 1).
-    pub half_open_max: u32,
-    /// Per-call deadline; a call that overruns it is abandoned and counts as a failure and a
-    /// timeout.
-    pub call_timeout: Option<Duration>,
-}
-
-impl BreakerConfig {
-    /// The default configuration: threshold 5, timeout 30 s, 3 trial calls, no call deadline.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// assert_eq!(BreakerConfig::DEFAULT, BreakerConfig::default());
-    /// ```
-    pub const DEFAULT: BreakerConfig = BreakerConfig {
-        threshold: 5,
-        timeout: Duration::from_secs(30),
-        half_open_max: 3,
-        call_timeout: None,
-    };
-
-    /// Opens quickly and recovers slowly: threshold 3, timeout 60 s, 1 trial call.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// assert_eq!(BreakerConfig::conservative().threshold, 3);
-    /// ```
-    pub const fn conservative() -> Self {
-        BreakerConfig {
-            threshold: 3,
-            timeout: Duration::from_secs(60),
-            half_open_max: 1,
-            call_timeout: None,
-        }
-    }
-
-    /// Tolerates more failures and recovers fast: threshold 10, timeout 10 s, 5 trial calls.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// assert_eq!(BreakerConfig::aggressive().half_open_max, 5);
-    /// ```
-    pub const fn aggressive() -> Self {
-        BreakerConfig {
-            threshold: 10,
-            timeout: Duration::from_secs(10),
-            half_open_max: 5,
-            call_timeout: None,
-        }
-    }
-
-    /// Checks the configuration: `threshold` and `half_open_max` must be at least 1 and a
-    /// `call_timeout` must not be zero.
-    ///
-    /// ```
-    /// # use cachex_runtime::BreakerConfig;
-    /// let err = BreakerConfig { threshold: 0, ..Default::default() }.validate().unwrap_err();
-    /// assert!(err.to_string().contains("threshold"));
-    /// ```
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.threshold == 0 {
-            return Err(Error::invalid(
-                "breaker threshold must be at least 1 (it counts the consecutive failures that open the circuit)",
-            ));
-        }
-        if self.half_open_max == 0 {
-            return Err(Error::invalid(
-                "breaker half_open_max must be at least 1 (a half-open breaker with no trial calls could never close)",
-            ));
-        }
-        if self.call_timeout == Some(Duration::ZERO) {
-            return Err(Error::invalid(
-                "breaker call_timeout must be longer than zero (use None for no deadline)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The nearest valid configuration (zero counts become 1, a zero call deadline becomes none).
-    fn sanitized(mut self) -> Self {
-        self.threshold = self.threshold.max(1);
-        self.half_open_max = self.half_open_max.max(1);
-        if self.call_timeout == Some(Duration::ZERO) {
-            self.call_timeout = None;
-        }
-        self
-    }
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
+pub use config::BreakerConfig;
+pub use stats::BreakerStats;
+use trial::{Permit, Trial};
+use word::{AtomicWord, Word};
 
 /// The state of a circuit breaker.
 ///
@@ -166,125 +73,6 @@ impl fmt::Display for State {
     }
 }
 
-/// A snapshot of a breaker's state and lifetime totals.
-///
-/// ```
-/// use cachex_runtime::{BreakerConfig, CircuitBreaker};
-///
-/// let b = CircuitBreaker::new("doc", BreakerConfig::default());
-/// let s = b.stats();
-/// assert!(s.is_healthy());
-/// assert_eq!(s.failure_rate(), 0.0);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct BreakerStats {
-    /// State at the time of the snapshot.
-    pub state: State,
-    /// Every call presented, rejected ones included.
-    pub total_requests: u64,
-    /// Calls that returned `Ok`.
-    pub total_successes: u64,
-    /// Calls that returned `Err` or overran `call_timeout`.
-    pub total_failures: u64,
-    /// Calls that overran `call_timeout` (also counted in `total_failures`).
-    pub total_timeouts: u64,
-    /// Calls rejected without running.
-    pub total_rejections: u64,
-    /// Failures in a row since the last success or reset.
-    pub consecutive_failures: u32,
-    /// Wall-clock time of the last failure.
-    pub last_failure: Option<SystemTime>,
-}
-
-impl BreakerStats {
-    fn completed(&self) -> u64 {
-        self.total_successes + self.total_failures
-    }
-
-    /// Percent (0.0..=100.0) of completed calls that failed; 0.0 when none completed.
-    ///
-    /// ```
-    /// # use cachex_runtime::{BreakerStats, State};
-    /// let s = BreakerStats { state: State::Closed, total_requests: 4, total_successes: 3,
-    ///     total_failures: 1, total_timeouts: 0, total_rejections: 0, consecutive_failures: 1,
-    ///     last_failure: None };
-    /// assert_eq!(s.failure_rate(), 25.0);
-    /// ```
-    pub fn failure_rate(&self) -> f64 {
-        percent(self.total_failures, self.completed())
-    }
-
-    /// Percent (0.0..=100.0) of completed calls that succeeded; 0.0 when none completed.
-    ///
-    /// ```
-    /// # use cachex_runtime::{BreakerStats, State};
-    /// let s = BreakerStats { state: State::Closed, total_requests: 4, total_successes: 3,
-    ///     total_failures: 1, total_timeouts: 0, total_rejections: 0, consecutive_failures: 1,
-    ///     last_failure: None };
-    /// assert_eq!(s.success_rate(), 75.0);
-    /// ```
-    pub fn success_rate(&self) -> f64 {
-        percent(self.total_successes, self.completed())
-    }
-
-    /// True when the breaker is CLOSED.
-    ///
-    /// ```
-    /// # use cachex_runtime::{BreakerConfig, CircuitBreaker};
-    /// let b = CircuitBreaker::new("doc", BreakerConfig::default());
-    /// b.force_open();
-    /// assert!(!b.stats().is_healthy());
-    /// ```
-    pub fn is_healthy(&self) -> bool {
-        self.state == State::Closed
-    }
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-// ---- the state word -------------------------------------------------------------------------
-
-const ST_CLOSED: u64 = 0;
-const ST_OPEN: u64 = 1;
-const ST_HALF_OPEN: u64 = 2;
-const STATE_MASK: u64 = 0b11;
-const FORCED: u64 = 0b100;
-const CONSEC_SHIFT: u32 = 3;
-/// The consecutive-failure count saturates here (29 bits).
-const CONSEC_MAX: u64 = (1 << 29) - 1;
-const CONSEC_MASK: u64 = CONSEC_MAX << CONSEC_SHIFT;
-const GEN_SHIFT: u32 = 32;
-
-#[inline]
-fn st(w: u64) -> u64 {
-    w & STATE_MASK
-}
-#[inline]
-fn gen(w: u64) -> u32 {
-    (w >> GEN_SHIFT) as u32
-}
-#[inline]
-fn consec(w: u64) -> u32 {
-    ((w & CONSEC_MASK) >> CONSEC_SHIFT) as u32
-}
-fn with_consec(w: u64, c: u64) -> u64 {
-    (w & !CONSEC_MASK) | (c.min(CONSEC_MAX) << CONSEC_SHIFT)
-}
-/// A new word for a transition: the next generation, the given state and flags.
-fn next(w: u64, state: u64, forced: bool, consec: u64) -> u64 {
-    let g = u64::from(gen(w).wrapping_add(1));
-    (g << GEN_SHIFT)
-        | (consec.min(CONSEC_MAX) << CONSEC_SHIFT)
-        | if forced { FORCED } else { 0 }
-        | state
-}
-
 // Indices into the striped counters.
 const REQUESTS: usize = 0;
 const SUCCESSES: usize = 1;
@@ -305,24 +93,12 @@ fn instant_to_nanos(t: Instant) -> i64 {
     let o = origin();
     match t.checked_duration_since(o) {
         Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        None => i64::try_from(o.duration_since(t).as_nanos()).map_or(i64::MIN, |n| -n),
+        None => i64::try_from(o.duration_since(t).as_nanos()).map_or(i64::MIN, i64::saturating_neg),
     }
 }
 
 fn duration_to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
-}
-
-/// HALF_OPEN bookkeeping, guarded by the transition mutex.
-///
-/// `in_flight` counts every trial permit not yet settled, whatever HALF_OPEN period issued it,
-/// so trial calls running at once never exceed `half_open_max` even when the breaker re-opens
-/// and half-opens again while older trials still run. `successes` belongs to the current
-/// HALF_OPEN period only.
-#[derive(Debug, Default)]
-struct Trial {
-    in_flight: u32,
-    successes: u32,
 }
 
 /// A named circuit breaker.
@@ -346,13 +122,13 @@ struct Trial {
 /// ```
 pub struct CircuitBreaker {
     name: Cow<'static, str>,
-    word: AtomicU64,
+    word: AtomicWord,
     threshold: AtomicU32,
     half_open_max: AtomicU32,
     timeout_ns: AtomicU64,
     call_timeout_ns: AtomicU64,
     /// End of the current OPEN period, in nanoseconds from [`origin`].
-    open_until: AtomicU64,
+    open_until: AtomicI64,
     trial: Mutex<Trial>,
     /// Requests, successes, rejections and failures, striped per thread.
     counts: Striped<4>,
@@ -363,22 +139,44 @@ pub struct CircuitBreaker {
 
 /// Admission to run one call, carrying the generation it was admitted in.
 enum Ticket<'a> {
-    Closed(u32),
+    Closed(ClosedCall<'a>),
     Trial(Permit<'a>),
 }
 
-/// A HALF_OPEN slot. Dropped without an outcome (the call was cancelled), it gives the slot
-/// back and counts as neither success nor failure.
-struct Permit<'a> {
+/// A call admitted while CLOSED, in the generation it was admitted in.
+///
+/// Its outcome is recorded through [`finish`](Self::finish), which forgets the guard (so the
+/// hot path pays nothing for it). Dropped instead, the call did not finish: while the thread
+/// panics the call panicked, which is a failure; otherwise it was cancelled, which counts as
+/// nothing.
+struct ClosedCall<'a> {
     breaker: &'a CircuitBreaker,
-    gen: u32,
-    settled: bool,
+    generation: u32,
 }
 
-impl Drop for Permit<'_> {
+impl<'a> ClosedCall<'a> {
+    #[inline]
+    fn new(breaker: &'a CircuitBreaker, w: Word) -> Self {
+        ClosedCall {
+            breaker,
+            generation: w.generation(),
+        }
+    }
+
+    /// The call finished: disarms the guard and returns the generation it was admitted in.
+    #[inline]
+    fn finish(self) -> u32 {
+        let generation = self.generation;
+        std::mem::forget(self);
+        generation
+    }
+}
+
+impl Drop for ClosedCall<'_> {
     fn drop(&mut self) {
-        if !self.settled {
-            self.breaker.lock().in_flight -= 1;
+        if std::thread::panicking() {
+            self.breaker.count_failure(false);
+            self.breaker.closed_failure(self.generation);
         }
     }
 }
@@ -421,12 +219,12 @@ impl CircuitBreaker {
     fn build(name: Cow<'static, str>, config: BreakerConfig) -> Self {
         let b = CircuitBreaker {
             name,
-            word: AtomicU64::new(ST_CLOSED),
+            word: AtomicWord::new(Word::INITIAL),
             threshold: AtomicU32::new(0),
             half_open_max: AtomicU32::new(0),
             timeout_ns: AtomicU64::new(0),
             call_timeout_ns: AtomicU64::new(NO_CALL_TIMEOUT),
-            open_until: AtomicU64::new(0),
+            open_until: AtomicI64::new(0),
             trial: Mutex::new(Trial::default()),
             counts: Striped::new(),
             timeouts: AtomicU64::new(0),
@@ -481,20 +279,39 @@ impl CircuitBreaker {
         }
     }
 
-    /// The current state. An OPEN breaker whose timeout has passed reports OPEN until the next
-    /// call moves it to HALF_OPEN.
+    /// The effective state: an OPEN breaker whose timeout has passed reads
+    /// [`HalfOpen`](State::HalfOpen) before any call arrives (the next call is a trial); one
+    /// pinned by [`force_open`](Self::force_open) stays OPEN. Reading never changes the state
+    /// and takes no lock.
     ///
     /// ```
     /// # use cachex_runtime::{BreakerConfig, CircuitBreaker, State};
-    /// let b = CircuitBreaker::new("a", BreakerConfig::default());
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let b = CircuitBreaker::new("a", BreakerConfig { threshold: 1, ..BreakerConfig::default() });
+    /// let _ = b.call(|| async { Err::<(), _>("down") }).await;
+    /// assert_eq!(b.state(), State::Open);
+    /// tokio::time::advance(Duration::from_secs(30)).await;
+    /// assert_eq!(b.state(), State::HalfOpen);
     /// b.force_open();
     /// assert_eq!(b.state(), State::Open);
+    /// # }
     /// ```
     pub fn state(&self) -> State {
-        match st(self.word.load(Acquire)) {
-            ST_CLOSED => State::Closed,
-            ST_OPEN => State::Open,
-            _ => State::HalfOpen,
+        self.effective_state(self.word.load(Acquire))
+    }
+
+    /// What word `w` means now: OPEN past its timeout (and not pinned) is HALF_OPEN in effect.
+    /// Only an OPEN word costs a clock read.
+    fn effective_state(&self, w: Word) -> State {
+        match w.state() {
+            State::Open
+                if !w.is_forced()
+                    && instant_to_nanos(Instant::now()) >= self.open_until.load(Acquire) =>
+            {
+                State::HalfOpen
+            }
+            state => state,
         }
     }
 
@@ -512,14 +329,16 @@ impl CircuitBreaker {
         let w = self.word.load(Acquire);
         let lf = self.last_failure.load(Relaxed);
         BreakerStats {
-            state: self.state(),
+            state: self.effective_state(w),
             total_requests: self.counts.sum(REQUESTS),
             total_successes: self.counts.sum(SUCCESSES),
             total_failures: self.counts.sum(FAILURES),
             total_timeouts: self.timeouts.load(Relaxed),
             total_rejections: self.counts.sum(REJECTIONS),
-            consecutive_failures: consec(w),
-            last_failure: (lf != 0).then(|| UNIX_EPOCH + Duration::from_nanos(lf)),
+            consecutive_failures: w.streak(),
+            last_failure: (lf != 0)
+                .then(|| UNIX_EPOCH.checked_add(Duration::from_nanos(lf)))
+                .flatten(),
         }
     }
 
@@ -535,7 +354,7 @@ impl CircuitBreaker {
     /// assert!(!b.is_forced());
     /// ```
     pub fn is_forced(&self) -> bool {
-        self.word.load(Acquire) & FORCED != 0
+        self.word.load(Acquire).is_forced()
     }
 
     /// Pins the breaker OPEN: every call is rejected until [`force_close`](Self::force_close) or
@@ -548,7 +367,7 @@ impl CircuitBreaker {
     /// assert_eq!((b.state(), b.is_forced()), (State::Open, true));
     /// ```
     pub fn force_open(&self) {
-        self.transition(|w| next(w, ST_OPEN, true, u64::from(consec(w))));
+        self.transition(Word::forced_open);
     }
 
     /// Pins the breaker CLOSED: every call runs, outcomes are still counted, failures never
@@ -562,7 +381,7 @@ impl CircuitBreaker {
     /// assert_eq!((b.state(), b.is_forced()), (State::Closed, true));
     /// ```
     pub fn force_close(&self) {
-        self.transition(|w| next(w, ST_CLOSED, true, 0));
+        self.transition(Word::forced_closed);
     }
 
     /// Unpinned and CLOSED, with the consecutive-failure count and half-open progress cleared;
@@ -576,7 +395,7 @@ impl CircuitBreaker {
     /// assert_eq!((b.state(), b.is_forced()), (State::Closed, false));
     /// ```
     pub fn reset(&self) {
-        self.transition(|w| next(w, ST_CLOSED, false, 0));
+        self.transition(Word::closed);
     }
 
     /// Runs `f()` under the breaker.
@@ -584,7 +403,8 @@ impl CircuitBreaker {
     /// Rejected at once with [`Error::CircuitOpen`] while OPEN (the function is not called), or
     /// while HALF_OPEN with all trial slots taken. With a `call_timeout`, an overrun is abandoned
     /// and returned as [`Error::Timeout`] and counted as a failure. Dropping the returned future
-    /// cancels the call; a cancelled call counts as neither success nor failure.
+    /// cancels the call; a cancelled call counts as neither success nor failure. A call that
+    /// panics counts as a failure (and gives its HALF_OPEN slot back); the panic propagates.
     ///
     /// ```
     /// use cachex_runtime::{BreakerConfig, CallError, CircuitBreaker};
@@ -604,8 +424,11 @@ impl CircuitBreaker {
         if self.is_plain_closed(w) {
             // The hot path, kept apart from `run` so it builds no ticket and no timeout state,
             // and awaited here rather than through another future so the result is not copied
-            // once more through a nested future's state.
-            return self.closed_outcome(w, f().await);
+            // once more through a nested future's state. The guard costs nothing unless the
+            // call panics (it is forgotten on the way out).
+            let call = ClosedCall::new(self, w);
+            let r = f().await;
+            return self.closed_outcome(call, r);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
@@ -625,7 +448,9 @@ impl CircuitBreaker {
         // delegating, which would nest one more future on the hot path).
         let w = self.admit_word();
         if self.is_plain_closed(w) {
-            return self.closed_outcome(w, fut.await);
+            let call = ClosedCall::new(self, w);
+            let r = fut.await;
+            return self.closed_outcome(call, r);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
@@ -637,20 +462,26 @@ impl CircuitBreaker {
     /// CLOSED with no call deadline: the call has nothing to set up and, if cancelled, nothing
     /// to undo.
     #[inline]
-    fn is_plain_closed(&self, w: u64) -> bool {
-        st(w) == ST_CLOSED && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
+    fn is_plain_closed(&self, w: Word) -> bool {
+        w.is_closed() && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
     }
 
-    /// Records the outcome of a call admitted while CLOSED against word `w`.
+    /// Records the outcome of a call admitted while CLOSED.
     #[inline]
-    fn closed_outcome<T, E>(&self, w: u64, r: Result<T, E>) -> Result<T, CallError<E>> {
+    fn closed_outcome<T, E>(
+        &self,
+        call: ClosedCall<'_>,
+        r: Result<T, E>,
+    ) -> Result<T, CallError<E>> {
+        let generation = call.finish();
         match r {
             Ok(v) => {
-                self.closed_success(gen(w));
+                self.closed_success(generation);
                 Ok(v)
             }
             Err(e) => {
-                self.on_failure(Ticket::Closed(gen(w)), false);
+                self.count_failure(false);
+                self.closed_failure(generation);
                 Err(CallError::Inner(e))
             }
         }
@@ -683,16 +514,16 @@ impl CircuitBreaker {
 
     /// Counts the call as presented and reads the state word it is admitted against.
     #[inline]
-    fn admit_word(&self) -> u64 {
+    fn admit_word(&self) -> Word {
         self.counts.incr(REQUESTS);
         self.word.load(Acquire)
     }
 
     /// Decides whether a call presented against word `w` may run. The CLOSED case stays inline.
     #[inline]
-    fn admit_from(&self, w: u64) -> Result<Ticket<'_>, Duration> {
-        if st(w) == ST_CLOSED {
-            return Ok(Ticket::Closed(gen(w)));
+    fn admit_from(&self, w: Word) -> Result<Ticket<'_>, Duration> {
+        if w.is_closed() {
+            return Ok(Ticket::Closed(ClosedCall::new(self, w)));
         }
         self.admit_slow(w)
     }
@@ -700,48 +531,42 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     /// A rejection is counted here and returned as its `retry_after`.
-    fn admit_slow(&self, mut w: u64) -> Result<Ticket<'_>, Duration> {
+    fn admit_slow(&self, mut w: Word) -> Result<Ticket<'_>, Duration> {
         loop {
-            match st(w) {
-                ST_CLOSED => return Ok(Ticket::Closed(gen(w))),
-                ST_OPEN => {
-                    if w & FORCED != 0 {
+            match w.state() {
+                State::Closed => return Ok(Ticket::Closed(ClosedCall::new(self, w))),
+                State::Open => {
+                    if w.is_forced() {
                         // No scheduled end: the configured timeout is the best hint.
                         return Err(
                             self.reject(Duration::from_nanos(self.timeout_ns.load(Relaxed)))
                         );
                     }
                     let now = instant_to_nanos(Instant::now());
-                    let until = self.open_until.load(Acquire) as i64;
+                    let until = self.open_until.load(Acquire);
                     if now < until {
-                        return Err(self.reject(Duration::from_nanos((until - now) as u64)));
+                        return Err(self.reject(Duration::from_nanos(until.abs_diff(now))));
                     }
-                    // The timeout has passed: move to HALF_OPEN (once) and take a trial slot.
+                    // The timeout has passed: move to HALF_OPEN (once), with a fresh period.
                     let mut trial = self.lock();
-                    let cur = self.word.load(Acquire);
-                    if cur == w {
-                        let half = next(w, ST_HALF_OPEN, false, u64::from(consec(w)));
+                    if self.word.load(Acquire) == w {
+                        let half = w.half_opened();
+                        trial.begin(half.generation());
                         self.word.store(half, Release);
-                        trial.successes = 0;
                     }
                     drop(trial);
                     w = self.word.load(Acquire);
                 }
-                _ => {
+                State::HalfOpen => {
                     let mut trial = self.lock();
                     let cur = self.word.load(Acquire);
-                    if st(cur) != ST_HALF_OPEN {
+                    if cur.state() != State::HalfOpen {
                         drop(trial);
                         w = cur;
                         continue;
                     }
-                    if trial.in_flight < self.half_open_max.load(Relaxed) {
-                        trial.in_flight += 1;
-                        return Ok(Ticket::Trial(Permit {
-                            breaker: self,
-                            gen: gen(cur),
-                            settled: false,
-                        }));
+                    if trial.try_admit(cur.generation(), self.half_open_max.load(Relaxed)) {
+                        return Ok(Ticket::Trial(Permit::new(self, cur.generation())));
                     }
                     drop(trial);
                     return Err(self.reject(Duration::ZERO));
@@ -773,22 +598,21 @@ impl CircuitBreaker {
 
     #[inline]
     fn on_success(&self, ticket: Ticket<'_>) {
-        self.counts.incr(SUCCESSES);
         match ticket {
-            Ticket::Closed(g) => self.clear_streak(g),
+            Ticket::Closed(call) => self.closed_success(call.finish()),
             Ticket::Trial(permit) => {
-                let Some((mut trial, w)) = self.settle(permit) else {
-                    return;
-                };
-                trial.successes += 1;
-                if trial.successes >= self.half_open_max.load(Relaxed) {
-                    trial.successes = 0;
-                    self.word.store(next(w, ST_CLOSED, false, 0), Release);
-                } else {
-                    // Only lock holders write the word outside CLOSED.
-                    self.word.store(with_consec(w, 0), Release);
-                }
+                self.counts.incr(SUCCESSES);
+                self.trial_success(permit.settle());
             }
+        }
+    }
+
+    #[cold]
+    fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool) {
+        self.count_failure(timed_out);
+        match ticket {
+            Ticket::Closed(call) => self.closed_failure(call.finish()),
+            Ticket::Trial(permit) => self.trial_failure(permit.settle()),
         }
     }
 
@@ -804,10 +628,10 @@ impl CircuitBreaker {
         // Only a failure streak in the same generation needs clearing; the common case
         // (no streak) writes nothing shared.
         let mut w = self.word.load(Relaxed);
-        while gen(w) == g && consec(w) != 0 {
+        while w.generation() == g && w.streak() != 0 {
             match self
                 .word
-                .compare_exchange_weak(w, with_consec(w, 0), AcqRel, Relaxed)
+                .compare_exchange_weak(w, w.with_streak(0), AcqRel, Relaxed)
             {
                 Ok(_) => break,
                 Err(cur) => w = cur,
@@ -815,8 +639,9 @@ impl CircuitBreaker {
         }
     }
 
+    /// Counts a failure in the lifetime totals (whatever state it moves).
     #[cold]
-    fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool) {
+    fn count_failure(&self, timed_out: bool) {
         self.counts.incr(FAILURES);
         if timed_out {
             self.timeouts.fetch_add(1, Relaxed);
@@ -825,88 +650,117 @@ impl CircuitBreaker {
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| duration_to_nanos(d).max(1));
         self.last_failure.store(unix, Relaxed);
+    }
 
-        match ticket {
-            Ticket::Closed(g) => {
-                let mut w = self.word.load(Acquire);
-                loop {
-                    if gen(w) != g || st(w) != ST_CLOSED {
-                        return; // a result from an older generation
-                    }
-                    let c = u64::from(consec(w)) + 1;
-                    match self
-                        .word
-                        .compare_exchange_weak(w, with_consec(w, c), AcqRel, Acquire)
-                    {
-                        Ok(_) => {
-                            if w & FORCED == 0 && c >= u64::from(self.threshold.load(Relaxed)) {
-                                self.trip_closed(g);
-                            }
-                            return;
-                        }
-                        Err(cur) => w = cur,
-                    }
-                }
+    /// A failure of a call admitted while CLOSED in generation `g`: one more in the streak,
+    /// and OPEN when it reaches the threshold.
+    #[cold]
+    fn closed_failure(&self, g: u32) {
+        let mut w = self.word.load(Acquire);
+        loop {
+            if w.generation() != g || !w.is_closed() {
+                return; // a result from an older generation
             }
-            Ticket::Trial(permit) => {
-                let Some((mut trial, w)) = self.settle(permit) else {
-                    return;
-                };
-                trial.successes = 0;
-                self.open(w, u64::from(consec(w)) + 1);
+            let failed = w.with_failure();
+            if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
+                return self.trip_closed(g);
+            }
+            match self.word.compare_exchange_weak(w, failed, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(cur) => w = cur,
             }
         }
+    }
+
+    /// A successful trial of the HALF_OPEN period `g`: CLOSED after `half_open_max` of them.
+    fn trial_success(&self, g: u32) {
+        let Some((mut trial, w)) = self.settle(g) else {
+            return;
+        };
+        if trial.record_success() >= self.half_open_max.load(Relaxed) {
+            self.word.store(w.closed(), Release);
+        } else {
+            // Only lock holders write the word outside CLOSED.
+            self.word.store(w.with_streak(0), Release);
+        }
+    }
+
+    /// A failed trial of the HALF_OPEN period `g`: OPEN again, with a fresh timeout.
+    fn trial_failure(&self, g: u32) {
+        let Some((_trial, w)) = self.settle(g) else {
+            return;
+        };
+        self.open(w, w.streak().saturating_add(1));
     }
 
     /// Gives a finished trial's slot back. Returns the locked bookkeeping and the state word
-    /// when the trial's HALF_OPEN period is still current (its outcome then moves the state
-    /// machine), `None` when the outcome is stale.
-    fn settle(&self, mut permit: Permit<'_>) -> Option<(MutexGuard<'_, Trial>, u64)> {
-        permit.settled = true;
+    /// when the trial's HALF_OPEN period `g` is still current (its outcome then moves the
+    /// state machine), `None` when the outcome is stale.
+    fn settle(&self, g: u32) -> Option<(MutexGuard<'_, Trial>, Word)> {
         let mut trial = self.lock();
-        trial.in_flight -= 1;
+        trial.release(g);
         let w = self.word.load(Acquire);
-        (gen(w) == permit.gen).then_some((trial, w))
+        (w.generation() == g).then_some((trial, w))
     }
 
-    /// CLOSED → OPEN, if generation `g` is still current and its streak still reaches the
-    /// threshold (a success may have cleared it in between).
+    /// The failure that brings the streak of CLOSED generation `g` to the threshold, counted
+    /// under the transition lock so that counting it and opening are one step: a success that
+    /// clears the streak lands either before it (then this failure may no longer reach the
+    /// threshold and only counts) or after it (then that success is stale), never in between.
+    #[cold]
     fn trip_closed(&self, g: u32) {
         let _trial = self.lock();
-        let w = self.word.load(Acquire);
-        if gen(w) == g
-            && st(w) == ST_CLOSED
-            && w & FORCED == 0
-            && consec(w) >= self.threshold.load(Relaxed)
-        {
-            self.open(w, u64::from(consec(w)));
+        let mut w = self.word.load(Acquire);
+        loop {
+            if w.generation() != g || !w.is_closed() {
+                return; // a result from an older generation
+            }
+            let failed = w.with_failure();
+            let next = if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
+                // Published before the word: whoever sees OPEN sees its deadline.
+                self.start_open_period();
+                w.opened(failed.streak())
+            } else {
+                failed
+            };
+            match self.word.compare_exchange_weak(w, next, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(cur) => w = cur,
+            }
         }
     }
 
-    /// Publishes OPEN with a fresh deadline. Caller holds the transition lock.
-    fn open(&self, w: u64, consec: u64) {
-        let timeout = Duration::from_nanos(self.timeout_ns.load(Relaxed));
-        let until =
-            instant_to_nanos(Instant::now()).saturating_add(duration_to_nanos(timeout) as i64);
-        self.open_until.store(until as u64, Release);
+    /// Sets the end of an OPEN period that starts now.
+    fn start_open_period(&self) {
+        // A timeout beyond i64 nanoseconds (about 292 years, `Duration::MAX` included) is
+        // "never" rather than a deadline wrapped into the past.
+        let timeout = i64::try_from(self.timeout_ns.load(Relaxed)).unwrap_or(i64::MAX);
+        let until = instant_to_nanos(Instant::now()).saturating_add(timeout);
+        self.open_until.store(until, Release);
+    }
+
+    /// Publishes OPEN with a fresh deadline after a failed trial. Caller holds the transition
+    /// lock.
+    fn open(&self, w: Word, streak: u32) {
+        self.start_open_period();
         // The lock keeps other transitions out, but the consecutive-failure count may still be
         // bumped lock-free; a CAS loop keeps the bump from being lost or overwriting us.
         let mut cur = w;
         while let Err(now) =
             self.word
-                .compare_exchange_weak(cur, next(cur, ST_OPEN, false, consec), AcqRel, Acquire)
+                .compare_exchange_weak(cur, cur.opened(streak), AcqRel, Acquire)
         {
-            if gen(now) != gen(w) {
+            if now.generation() != w.generation() {
                 return;
             }
             cur = now;
         }
     }
 
-    /// A manual transition to the word `f` makes from the current one.
-    fn transition(&self, f: impl Fn(u64) -> u64) {
-        let mut trial = self.lock();
-        trial.successes = 0;
+    /// A manual transition to the word `f` makes from the current one. The HALF_OPEN period,
+    /// if any, ends with it: its trials become stale.
+    fn transition(&self, f: impl Fn(Word) -> Word) {
+        let _trial = self.lock();
         let mut cur = self.word.load(Acquire);
         while let Err(now) = self
             .word
@@ -932,7 +786,9 @@ impl CircuitBreaker {
             Cow::Owned(s) => s.capacity(),
             Cow::Borrowed(s) => s.len(),
         };
-        std::mem::size_of::<Self>() + self.counts.heap_bytes() + name
+        std::mem::size_of::<Self>()
+            .saturating_add(self.counts.heap_bytes())
+            .saturating_add(name)
     }
 }
 
