@@ -146,6 +146,12 @@ async fn run_case(threshold: u32, timeout_ms: u64, half_open_max: u32, ops: Vec<
             Op::Advance(ms) => {
                 tokio::time::advance(Duration::from_millis(*ms)).await;
                 m.now_ms += ms;
+                // The state reported is the effective one: an OPEN breaker whose timeout has
+                // passed reads HALF_OPEN before any call arrives.
+                if m.state == State::Open && !m.forced && m.now_ms >= m.open_until_ms {
+                    m.state = State::HalfOpen;
+                    m.trial_successes = 0;
+                }
             }
             Op::ForceOpen => {
                 b.force_open();

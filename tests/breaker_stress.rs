@@ -1,13 +1,14 @@
-//! Concurrency check of the HALF_OPEN permit accounting: many tasks on a multi-threaded runtime
-//! race through trial calls that fail, finish or are cancelled mid-flight, for a bounded number of
-//! iterations. The invariant: trial calls running at once never exceed `half_open_max`, and no
-//! slot leaks (afterwards the breaker still closes normally).
+//! Concurrency check of the HALF_OPEN permit accounting on real threads: many tasks on a
+//! multi-threaded runtime race through trial calls that fail, finish or are cancelled mid-flight,
+//! for a bounded number of iterations.
 //!
-//! Why a stress test rather than loom or shuttle: the permit accounting sits behind one mutex and
-//! a `Drop` guard, and the breaker reads tokio's clock; model checkers would need every atomic,
-//! the mutex and the clock swapped for their own types through cfg shims in the breaker itself.
-//! The single-threaded interleavings are covered exhaustively enough by the model-based test;
-//! this test adds real parallel threads.
+//! Trial slots belong to one HALF_OPEN period: a failure re-opens the breaker and (with a zero
+//! timeout) the next call starts a new period with every slot free, while trials of the old period
+//! may still run. So across periods more than `half_open_max` trials can run at once, by design
+//! (a hung trial must never wedge the breaker). The invariants checked here: within one period
+//! (only cancellations, which keep the period) trials running at once never exceed
+//! `half_open_max`; and no slot leaks (afterwards the breaker still closes normally). The
+//! interleavings themselves are model-checked with loom in `cachex-runtime/src/breaker/loom_tests.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -17,6 +18,17 @@ use cachex_runtime::{BreakerConfig, CircuitBreaker, State};
 
 #[test]
 fn half_open_never_exceeds_its_limit_across_threads() {
+    // Failures start new periods; only liveness is checked on the peak here.
+    storm(false);
+}
+
+#[test]
+fn half_open_never_exceeds_its_limit_within_a_period() {
+    // Only cancellations: one period throughout, so the peak is bounded by half_open_max.
+    storm(true);
+}
+
+fn storm(cancel_only: bool) {
     const MAX: u32 = 2;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -36,7 +48,8 @@ fn half_open_never_exceeds_its_limit_across_threads() {
             },
         ));
         let _ = b.call(|| async { Err::<(), _>(()) }).await;
-        assert_eq!(b.state(), State::Open);
+        // The timeout has passed at once: the effective state is HALF_OPEN.
+        assert_eq!(b.state(), State::HalfOpen);
 
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
@@ -56,13 +69,17 @@ fn half_open_never_exceeds_its_limit_across_threads() {
                                 peak.fetch_max(now, SeqCst);
                                 // Decrements when the body ends or is dropped mid-flight.
                                 let _running = Running(running);
+                                if cancel_only {
+                                    // Never finishes: only cancellation ends it, so the period never changes.
+                                    std::future::pending::<()>().await;
+                                }
                                 for _ in 0..(i % 3) {
                                     tokio::task::yield_now().await;
                                 }
                                 Err::<(), _>(())
                             }
                         };
-                        if (i + t) % 4 == 0 {
+                        if cancel_only || (i + t) % 4 == 0 {
                             // Cancelled mid-flight: polled once, then dropped.
                             let _ = tokio::time::timeout(Duration::ZERO, b.call(body)).await;
                         } else {
@@ -75,11 +92,17 @@ fn half_open_never_exceeds_its_limit_across_threads() {
         for t in tasks {
             t.await.unwrap();
         }
-        assert!(
-            peak.load(SeqCst) <= MAX as usize,
-            "peak {}",
+        println!(
+            "cancel_only={cancel_only}: peak of trials running at once {}",
             peak.load(SeqCst)
         );
+        if cancel_only {
+            assert!(
+                peak.load(SeqCst) <= MAX as usize,
+                "peak {}",
+                peak.load(SeqCst)
+            );
+        }
         assert!(
             admitted.load(SeqCst) > 100,
             "too few trials ran to mean anything"
