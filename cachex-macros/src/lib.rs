@@ -1,10 +1,14 @@
 //! Attribute macros of cachex: `#[cached]`, `#[circuit_breaker]` and `#[retry]`.
 //!
 //! Use them through `cachex-runtime`, which re-exports them; the code they generate calls the
-//! runtime through its hidden `__private` module. Each entry point below hands the token streams
-//! to `expand`: `args` holds the grammar shared by the three, `breaker`, `retry` and `cached`
-//! what each one's arguments mean, and `expand` the rewrite of the function they share (so that
-//! stacked attributes become one pipeline).
+//! runtime through its hidden `__private` module. Each entry point below is one line that hands
+//! the token streams to `expand`, with the stage it expands:
+//!
+//! - `args`: the grammar the three share (durations, integers, paths, `crate`, set-once, and the
+//!   table walk that reads a macro's arguments);
+//! - `breaker`, `retry`, `cached`: one stage each, its argument table and its generated code;
+//! - `shape`: what the signature says (arguments, receiver, return type); `valid`: the checks;
+//! - `expand`: the shared rewrite of the function and the pipeline of stacked stages.
 
 use proc_macro::TokenStream;
 
@@ -13,8 +17,8 @@ mod breaker;
 mod cached;
 mod expand;
 mod retry;
-
-use expand::Kind;
+mod shape;
+mod valid;
 
 /// Caches the results of an `async fn`.
 ///
@@ -58,7 +62,7 @@ use expand::Kind;
 /// ```
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::Cached, args.into(), item.into()).into()
+    expand::expand::<cached::Cached>(args.into(), item.into()).into()
 }
 
 /// Runs an `async fn` under a named circuit breaker of the registry.
@@ -120,7 +124,7 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::CircuitBreaker, args.into(), item.into()).into()
+    expand::expand::<breaker::Breaker>(args.into(), item.into()).into()
 }
 
 /// Retries an `async fn` that returns `Result`, with backoff between attempts.
@@ -181,5 +185,5 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::Retry, args.into(), item.into()).into()
+    expand::expand::<retry::Retry>(args.into(), item.into()).into()
 }
