@@ -150,7 +150,8 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 /// or `&mut self` but not `self`. After the last attempt the last error is returned as it is.
 ///
 /// Stacked over `#[circuit_breaker]`, a rejection by the open breaker is returned at once and
-/// never retried; attributes stack in written order, the first outermost. The recommended order
+/// never retried; a call timeout of the breaker is a failure like any other, retried (and shown
+/// to `retry_if` as `E::from(Error::Timeout { .. })`); attributes stack in written order, the first outermost. The recommended order
 /// is `#[cached]`, then `#[retry]`, then `#[circuit_breaker]`.
 ///
 /// ```

@@ -162,6 +162,24 @@ impl Stage for Retry {
                 }
             }
         };
+        // Only an open breaker's rejection is never retried. A breaker's call timeout is a
+        // failure like any other: it becomes the function's `E` here, so `retry_if` decides
+        // about it as about any error.
+        let attempt = if wrapped {
+            let (e_at_type, from) = gen.error_into_e();
+            quote! {
+                match #attempt {
+                    ::core::result::Result::Err(#p::CallError::Rejected(#e_at_type))
+                        if !#p::Error::is_circuit_open(&#e_at_type) =>
+                    {
+                        ::core::result::Result::Err(#p::CallError::Inner(#from))
+                    }
+                    #r => #r,
+                }
+            }
+        } else {
+            attempt
+        };
         let code = quote! {{
             let mut #st = #site.begin();
             loop {
