@@ -49,10 +49,15 @@ impl Parse for Key {
 /// Reads the value of one argument into a macro's arguments `A`: the `=` is already consumed.
 pub(crate) type ReadValue<A> = fn(&mut A, &Key, ParseStream<'_>, &mut Errors) -> syn::Result<()>;
 
+/// Records a bare flag (an argument written without `= value`).
+pub(crate) type ReadFlag<A> = fn(&mut A, &Key, &mut Errors);
+
 /// How one argument is written.
 pub(crate) enum Read<A> {
     /// `name = value`.
     Value(ReadValue<A>),
+    /// `name` alone.
+    Flag(ReadFlag<A>),
 }
 
 /// One row of a macro's argument table: the name, written once, and how its value is read.
@@ -67,6 +72,13 @@ impl<A> Spec<A> {
         Spec {
             name,
             read: Read::Value(read),
+        }
+    }
+
+    pub(crate) const fn flag(name: &'static str, read: ReadFlag<A>) -> Self {
+        Spec {
+            name,
+            read: Read::Flag(read),
         }
     }
 }
@@ -95,7 +107,7 @@ impl Errors {
     }
 }
 
-/// Walks `key = value, ...` for the macro `macro_name`, whose arguments are
+/// Walks `key = value, ...` (and bare flags) for the macro `macro_name`, whose arguments are
 /// the rows of `table`.
 pub(crate) fn parse_list<A>(
     input: ParseStream<'_>,
@@ -134,6 +146,18 @@ pub(crate) fn parse_list<A>(
                 input.parse::<Token![=]>()?;
                 read(args, &key, input, errors)?;
             }
+            Read::Flag(read) => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span,
+                        format!(
+                            "`{0}` is a flag and takes no value: write `#[{macro_name}({0})]`",
+                            key.name
+                        ),
+                    ));
+                }
+                read(args, &key, errors);
+            }
         }
         if input.is_empty() {
             break;
@@ -141,6 +165,11 @@ pub(crate) fn parse_list<A>(
         input.parse::<Token![,]>()?;
     }
     Ok(())
+}
+
+/// Marks a flag as given, once.
+pub(crate) fn set_flag(slot: &mut Option<Span>, key: &Key, errors: &mut Errors) {
+    set_once(slot, key, Some(key.span), errors);
 }
 
 /// Stores `value` in `slot` unless the argument was already given.

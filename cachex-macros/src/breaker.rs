@@ -88,12 +88,17 @@ impl Stage for Breaker {
         true
     }
 
-    /// The declaration for the registry and the call site.
+    fn defaulted_name(&self) -> Option<&'static str> {
+        self.name.is_none().then_some("breaker")
+    }
+
+    /// The declaration for the registry and the call site. A defaulted name says so, so that the
+    /// registry keeps apart two declarations that defaulted to one name.
     fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
         let private = gen.private;
-        let name = match &self.name {
-            Some(lit) => quote!(#lit),
-            None => gen.default_name.clone(),
+        let (name, defaulted) = match &self.name {
+            Some(lit) => (quote!(#lit), false),
+            None => (gen.default_name.clone(), true),
         };
         let config = self.config(private);
         let decl = quote::format_ident!("{}_DECL", site);
@@ -103,8 +108,9 @@ impl Stage for Breaker {
             static #decl: #private::BreakerDecl = #private::BreakerDecl {
                 name: #name,
                 config: #config,
+                defaulted: #defaulted,
             };
-            static #site: #private::BreakerSite = #private::BreakerSite::new(#name);
+            static #site: #private::BreakerSite = #private::BreakerSite::declared(&#decl);
         }
     }
 

@@ -20,6 +20,10 @@ pub(crate) struct Cached {
     capacity: Option<(u64, Span)>,
     store: Option<LitStr>,
     key: Option<Expr>,
+    /// `result`: the return type is a `Result` under another name.
+    result: Option<Span>,
+    /// `option`: the return type is an `Option` under another name.
+    option: Option<Span>,
     krate: Option<Path>,
 }
 
@@ -59,6 +63,12 @@ const ARGS: &[Spec<Cached>] = &[
         args::set_once(&mut a.key, key, Some(v), errors);
         Ok(())
     }),
+    Spec::flag("result", |a, key, errors| {
+        args::set_flag(&mut a.result, key, errors);
+    }),
+    Spec::flag("option", |a, key, errors| {
+        args::set_flag(&mut a.option, key, errors);
+    }),
     Spec::value("crate", |a, key, input, errors| {
         let v = args::crate_path(input, key)?;
         args::set_once(&mut a.krate, key, Some(v), errors);
@@ -79,6 +89,12 @@ impl StageArgs for Cached {
                  where the store is built",
             ));
         }
+        if let (Some(_), Some(option)) = (args.result, args.option) {
+            errors.push(syn::Error::new(
+                option,
+                "`result` and `option` exclude each other: the function returns one or the other",
+            ));
+        }
         Ok(args)
     }
 }
@@ -92,17 +108,34 @@ impl Stage for Cached {
         self.krate.as_ref()
     }
 
+    fn declared_outcome(&self) -> Option<(Outcome, Span)> {
+        match (self.result, self.option) {
+            (Some(span), _) => Some((Outcome::Result, span)),
+            (None, Some(span)) => Some((Outcome::Option, span)),
+            (None, None) => None,
+        }
+    }
+
+    fn keys_on_arguments(&self) -> bool {
+        self.key.is_none()
+    }
+
+    fn defaulted_name(&self) -> Option<&'static str> {
+        self.name.is_none().then_some("cache")
+    }
+
     fn needs_concrete_types(&self) -> bool {
         true
     }
 
     /// The `CacheSite` static, and the declaration that tells the registry about the cache
-    /// before its first call.
+    /// before its first call (and whether its name was defaulted, so that two declarations that
+    /// defaulted to one name are kept apart).
     fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
         let private = gen.private;
-        let name = match &self.name {
-            Some(lit) => quote!(#lit),
-            None => gen.default_name.clone(),
+        let (name, defaulted) = match &self.name {
+            Some(lit) => (quote!(#lit), false),
+            None => (gen.default_name.clone(), true),
         };
         let store = match &self.store {
             Some(lit) => quote!(#lit),
@@ -123,8 +156,10 @@ impl Stage for Cached {
             static #decl: #private::CacheDecl = #private::CacheDecl {
                 name: #name,
                 store: #store,
+                defaulted: #defaulted,
             };
-            static #site: #private::CacheSite = #private::CacheSite::new(#name, #store) #ttl #capacity;
+            static #site: #private::CacheSite =
+                #private::CacheSite::new(#name, #store).declared(&#decl) #ttl #capacity;
         }
     }
 

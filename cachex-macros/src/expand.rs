@@ -20,7 +20,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, Ident, ItemFn, Meta, Path};
 
 use crate::args::{self, Errors};
-use crate::shape::{Passing, Receiver, Shape};
+use crate::shape::{Outcome, Passing, Receiver, Shape};
 use crate::{breaker, cached, retry, valid};
 
 /// One attribute of the pipeline.
@@ -39,6 +39,11 @@ pub(crate) trait Stage {
         false
     }
 
+    /// What the arguments say about the return type, overriding its name (`#[cached(result)]`).
+    fn declared_outcome(&self) -> Option<(Outcome, Span)> {
+        None
+    }
+
     /// The stage runs the stages inside it (and the body) more than once.
     fn repeats_inner(&self) -> bool {
         false
@@ -47,6 +52,17 @@ pub(crate) trait Stage {
     /// The stage keeps one typed site per function, so the function cannot be generic.
     fn needs_concrete_types(&self) -> bool {
         false
+    }
+
+    /// The stage builds a key from every argument (no `key =`).
+    fn keys_on_arguments(&self) -> bool {
+        false
+    }
+
+    /// The stage names a registry item after the function (no `name =`): what that item is,
+    /// `"breaker"` or `"cache"`.
+    fn defaulted_name(&self) -> Option<&'static str> {
+        None
     }
 
     /// The statics of this stage, named after `site`.
@@ -148,7 +164,7 @@ pub(crate) fn expand<S: StageArgs>(args: TokenStream, item: TokenStream) -> Toke
     }
 
     let mut shape = Shape::of(&func.sig);
-    shape.outcome = valid::outcome(&shape, &stages, &mut errors);
+    shape.outcome = valid::outcome(&shape, &func.sig, &stages, &mut errors);
     valid::check(&func.sig, &shape, S::MACRO, &stages, &mut errors);
 
     // The function as written, less the cachex attributes already reported on: the rest of the

@@ -35,9 +35,20 @@ mod valid;
 /// | `capacity` | most entries kept (memory store only) | 10 000 |
 /// | `store`    | `"memory"`, or a store registered with `registry().set_store` | `"memory"` |
 /// | `key`      | an expression over the arguments that yields an owned key | all arguments but the receiver |
+/// | `result`   | flag: the return type is a `Result` under another name (`type ApiResult<T> = Result<T, ApiError>`) | read from the type's name |
+/// | `option`   | flag: the return type is an `Option` under another name | read from the type's name |
 /// | `crate`    | path to the runtime crate, if renamed | `::cachex_runtime` |
 ///
-/// `Result<T, E>` caches only `Ok`, `Option<T>` only `Some`, any other type every value.
+/// `Result<T, E>` caches only `Ok`, `Option<T>` only `Some`, any other type every value. The
+/// macro reads the return type by its name: behind an alias it sees a plain value and caches
+/// `Err`s too, unless `result` (or `option`) says what the alias is; stacked over `#[retry]` or
+/// `#[circuit_breaker]`, which need a `Result`, an alias is taken for one without the flag.
+/// The default key cannot contain a `HashMap` or `HashSet` argument (equal ones iterate in
+/// different orders, so the key would never match): pass a `BTreeMap`/`BTreeSet`, or `key =`.
+/// A method with a receiver needs a `name`: the default one would be shared by the methods of
+/// that name of every type in the module. (Associated functions without a receiver look like
+/// free functions to the macro: when two of them default to one name, the registry keeps the
+/// second apart as `"<name>#2"` and logs an error that says to name them.)
 /// Borrowed arguments (`&str`, `&[T]`, `&T`) become owned key parts through `ToOwned`. The
 /// memory store is typed per function (a hit clones the value, with no serialisation); other
 /// stores need `Serialize + DeserializeOwned` values and a `Serialize` key (or a `Display` one
@@ -83,8 +94,10 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `preset`        | the base configuration the explicit fields override | `"default"` |
 /// | `crate`         | path to the runtime crate, if renamed | `::cachex_runtime` |
 ///
-/// The function must return `Result<T, E>` with `E: From<cachex_runtime::Error>`: a rejection
-/// (the body is not run) or a call timeout comes back as `Err(E::from(Error::...))`. The breaker
+/// The function must return `Result<T, E>` (an alias such as `ApiResult<T>` works) with
+/// `E: From<cachex_runtime::Error>`: a rejection (the body is not run) or a call timeout comes
+/// back as `Err(E::from(Error::...))`. A method with a receiver needs a `name` (the default one
+/// would be shared by the methods of that name of every type in the module). The breaker
 /// is declared statically, so `registry().breaker(name)` has its configuration before the first
 /// call, and `registry().breakers()` lists it from the start.
 ///

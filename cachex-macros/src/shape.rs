@@ -191,6 +191,14 @@ pub(crate) fn last_segment(ty: &Type) -> Option<String> {
     }
 }
 
+/// The type behind groups, parentheses and references: `HashMap` in `&(HashMap<K, V>)`.
+pub(crate) fn referent(ty: &Type) -> &Type {
+    match peel(ty) {
+        Type::Reference(r) => referent(&r.elem),
+        other => other,
+    }
+}
+
 pub(crate) fn peel(ty: &Type) -> &Type {
     match ty {
         Type::Group(g) => peel(&g.elem),

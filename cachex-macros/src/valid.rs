@@ -1,17 +1,58 @@
 //! The checks that refuse a function for the stages on it, each reported at the user's token:
 //! an `async fn` is required, a `Result` where a stage tells failures apart, concrete types where
-//! a stage keeps one typed site, arguments that can be re-run where a stage repeats the body.
-//! Stages say what they need through the `Stage` trait; this module knows no argument names.
+//! a stage keeps one typed site, arguments that can be re-run where a stage repeats the body,
+//! arguments that make a stable key, and a name where the default one could be shared.
+//! Stages say what they need through the `Stage` trait; this module knows no argument tables.
 
-use syn::{FnArg, GenericParam, ReturnType, Signature};
+use syn::{FnArg, GenericParam, ReturnType, Signature, Type};
 
 use crate::args::Errors;
 use crate::expand::Stage;
 use crate::shape::{self, Outcome, Receiver, Shape};
 
-/// The outcome the pipeline uses: what the return type says, unless a stage needs more.
-pub(crate) fn outcome(shape: &Shape, _stages: &[Box<dyn Stage>], _errors: &mut Errors) -> Outcome {
-    shape.written_outcome
+/// The outcome the pipeline uses: a stage's declaration (`#[cached(result)]`), else `Result`
+/// where a stage needs one (an alias such as `ApiResult<T>` then works), else what the return
+/// type's name says.
+pub(crate) fn outcome(
+    shape: &Shape,
+    sig: &Signature,
+    stages: &[Box<dyn Stage>],
+    errors: &mut Errors,
+) -> Outcome {
+    let declared = stages.iter().find_map(|s| s.declared_outcome());
+    let needs_result = stages.iter().find(|s| s.needs_result()).map(|s| s.name());
+    let Some((declared, span)) = declared else {
+        return if needs_result.is_some() {
+            Outcome::Result
+        } else {
+            shape.written_outcome
+        };
+    };
+    let flag = match declared {
+        Outcome::Result => "result",
+        Outcome::Option => "option",
+        Outcome::Plain => "",
+    };
+    if let (Outcome::Option, Some(which)) = (declared, needs_result) {
+        errors.push(syn::Error::new(
+            span,
+            format!("`{flag}` conflicts with `#[{which}]`, which needs a function that returns `Result<T, E>`"),
+        ));
+    } else if !could_be(sig, declared) {
+        let found = returned_text(sig);
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "`{flag}` says the function returns {} under another name, but it returns {found}",
+                if declared == Outcome::Result {
+                    "a `Result`"
+                } else {
+                    "an `Option`"
+                }
+            ),
+        ));
+    }
+    declared
 }
 
 /// Every check of the function against its stages. `macro_name` is the attribute being expanded,
@@ -45,21 +86,26 @@ pub(crate) fn check(
             }
         }
     }
+    if let Some(stage) = stages.iter().find(|s| s.keys_on_arguments()) {
+        stable_key_arguments(sig, stage.name(), errors);
+    }
+    if shape.receiver != Receiver::None {
+        method_names(sig, stages, errors);
+    }
 }
 
-/// `#[retry]` and `#[circuit_breaker]` tell a failure from a success by `Err`.
+/// `#[retry]` and `#[circuit_breaker]` tell a failure from a success by `Err`. The macro sees
+/// only the written type, so it refuses what is surely not a `Result` and lets an alias through
+/// (the compiler checks the rest).
 fn result_needed(sig: &Signature, shape: &Shape, stages: &[Box<dyn Stage>], errors: &mut Errors) {
     // The outermost stage that imposes the requirement is the one named.
     let Some(which) = stages.iter().find(|s| s.needs_result()).map(|s| s.name()) else {
         return;
     };
-    if shape.written_outcome == Outcome::Result {
+    if could_be(sig, Outcome::Result) {
         return;
     }
-    let found = match &sig.output {
-        ReturnType::Default => "`()`".to_owned(),
-        ReturnType::Type(_, ty) => format!("`{}`", shape::type_text(ty)),
-    };
+    let found = returned_text(sig);
     let extra = if which == <crate::breaker::Breaker as crate::expand::StageArgs>::MACRO {
         " with `E: From<cachex_runtime::Error>`, so a rejection can be returned"
     } else {
@@ -73,6 +119,35 @@ fn result_needed(sig: &Signature, shape: &Shape, stages: &[Box<dyn Stage>], erro
         ReturnType::Default => syn::Error::new(shape.ret_span, message),
         ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
     });
+}
+
+fn returned_text(sig: &Signature) -> String {
+    match &sig.output {
+        ReturnType::Default => "`()`".to_owned(),
+        ReturnType::Type(_, ty) => format!("`{}`", shape::type_text(ty)),
+    }
+}
+
+/// Whether the return type may be a `Result` (or an `Option`): it says so by name, or it is a
+/// path that could be an alias. `()`, tuples, references and the standard types that are
+/// neither are not.
+fn could_be(sig: &Signature, outcome: Outcome) -> bool {
+    const NEITHER: &[&str] = &[
+        "bool", "char", "str", "String", "Vec", "Box", "u8", "u16", "u32", "u64", "u128", "usize",
+        "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
+    ];
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return false;
+    };
+    let Some(last) = shape::last_segment(ty) else {
+        return false;
+    };
+    let (this, other) = match outcome {
+        Outcome::Result => ("Result", "Option"),
+        Outcome::Option => ("Option", "Result"),
+        Outcome::Plain => return true,
+    };
+    last == this || (last != other && !NEITHER.contains(&last.as_str()))
 }
 
 /// One typed site per function: no type or const parameters, no `impl Trait` arguments.
@@ -95,5 +170,52 @@ fn concrete_types(sig: &Signature, errors: &mut Errors) {
                 ));
             }
         }
+    }
+}
+
+/// A default key is built from every argument: one whose order differs between equal values
+/// (a `HashMap` or `HashSet` iterates in a per-map random order) would make a new key on every
+/// call, so the cache would never hit.
+fn stable_key_arguments(sig: &Signature, which: &str, errors: &mut Errors) {
+    for input in &sig.inputs {
+        let FnArg::Typed(pt) = input else { continue };
+        let referent: &Type = shape::referent(&pt.ty);
+        let Some(last) = shape::last_segment(referent) else {
+            continue;
+        };
+        let ordered = match last.as_str() {
+            "HashMap" => "BTreeMap",
+            "HashSet" => "BTreeSet",
+            _ => continue,
+        };
+        errors.push(syn::Error::new_spanned(
+            &pt.ty,
+            format!(
+                "`#[{which}]` builds its default key from every argument, and two equal \
+                 `{last}`s iterate in different orders, so the key would never match: pass a \
+                 `{ordered}` instead, or compute the key with `key = <expr>`"
+            ),
+        ));
+    }
+}
+
+/// A method's default name, `<module>::<method>`, is the same for the methods of that name of
+/// every type in the module, so two types would share a breaker or a cache: it must be named.
+fn method_names(sig: &Signature, stages: &[Box<dyn Stage>], errors: &mut Errors) {
+    let method = syn::ext::IdentExt::unraw(&sig.ident).to_string();
+    for stage in stages {
+        let Some(item) = stage.defaulted_name() else {
+            continue;
+        };
+        errors.push(syn::Error::new(
+            sig.ident.span(),
+            format!(
+                "`#[{which}]` on a method needs a name: the default one, \
+                 `<module path>::{method}`, is the same for the `{method}` method of every type \
+                 in this module, so they would share one {item}; add \
+                 `name = \"Type::{method}\"` to `#[{which}]`",
+                which = stage.name()
+            ),
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! What `#[cached]` expands to: one `static` [`CacheSite`] per function, and [`Outcome`], which
 //! says which return values are cached. Re-exported from `__private`; not a stable API.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt::{self, Write as _};
 use std::future::Future;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::decl::CacheDecl;
 use super::flight::{self, Flights, Join};
 use super::local::{Erased, LocalMap, LocalOps};
 use super::{decode, encode, NameEntry};
@@ -130,6 +132,10 @@ struct Remote {
 /// ```
 pub struct CacheSite {
     name: &'static str,
+    /// The `#[cached]` declaration, whose name may be kept apart from another's (`"<name>#2"`).
+    decl: Option<&'static CacheDecl>,
+    /// The name the site goes by, resolved on first use.
+    resolved: OnceLock<Cow<'static, str>>,
     store: &'static str,
     ttl: Option<Duration>,
     capacity: u64,
@@ -142,7 +148,7 @@ pub struct CacheSite {
 impl fmt::Debug for CacheSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheSite")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("store", &self.store)
             .field("ttl", &self.ttl)
             .field("capacity", &self.capacity)
@@ -162,6 +168,8 @@ impl CacheSite {
     pub const fn new(name: &'static str, store: &'static str) -> Self {
         CacheSite {
             name,
+            decl: None,
+            resolved: OnceLock::new(),
             store,
             ttl: None,
             capacity: DEFAULT_CAPACITY,
@@ -196,6 +204,28 @@ impl CacheSite {
         self
     }
 
+    /// The site of a `#[cached]` function: it goes by the name the declaration is known by
+    /// (`"<name>#<n>"` when several declarations defaulted to one name).
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheDecl, CacheSite};
+    /// static DECL: CacheDecl = CacheDecl { name: "users", store: "memory", defaulted: false };
+    /// static SITE: CacheSite = CacheSite::new("users", "memory").declared(&DECL);
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn declared(mut self, decl: &'static CacheDecl) -> Self {
+        self.decl = Some(decl);
+        self
+    }
+
+    /// The cache name this site counts and stores under.
+    fn name(&self) -> &str {
+        match self.decl {
+            None => self.name,
+            Some(decl) => self.resolved.get_or_init(|| decl.cache_name()),
+        }
+    }
+
     pub(crate) fn store_name(&self) -> &'static str {
         self.store
     }
@@ -213,7 +243,7 @@ impl CacheSite {
     /// The counters of this site's name; registers the site with the registry on first use.
     fn stats(&'static self) -> &'static Arc<NameEntry> {
         self.stats.get_or_init(|| {
-            let entry = crate::registry().caches.entry(self.name);
+            let entry = crate::registry().caches.entry(self.name());
             entry.add_site(self);
             entry
         })
@@ -283,7 +313,7 @@ impl CacheSite {
                 Some(map) => memory_miss(map, key, compute).await,
                 None => {
                     tracing::error!(
-                        cache = self.name,
+                        cache = self.name(),
                         "cachex: cache site used with other types than on its first call; not caching"
                     );
                     compute.await
@@ -372,7 +402,7 @@ impl CacheSite {
         let Some(store) = crate::registry().caches.store(self.store) else {
             if !self.warned.swap(true, Relaxed) {
                 tracing::warn!(
-                    cache = self.name,
+                    cache = self.name(),
                     store = self.store,
                     "cachex: no store is registered under this name; the function runs uncached \
                      (register one with registry().set_store)"
@@ -381,7 +411,7 @@ impl CacheSite {
             stats.misses.add(1);
             return compute.await;
         };
-        let key = format!("{}:{key}", self.name);
+        let key = format!("{}:{key}", self.name());
 
         // A hit costs one store read and no flight bookkeeping.
         let first = self.read::<R::Value>(&*store, &key).await;
@@ -427,7 +457,7 @@ impl CacheSite {
         let bytes = match out.cacheable().map(encode) {
             Some(Ok(bytes)) => bytes,
             Some(Err(e)) => {
-                tracing::debug!(cache = self.name, error = %e, "cachex: value not encodable; not cached");
+                tracing::debug!(cache = self.name(), error = %e, "cachex: value not encodable; not cached");
                 leader.finish(None);
                 return out;
             }
@@ -440,7 +470,7 @@ impl CacheSite {
         // one store operation's bound while the store is down or slow.
         if !matches!(first, Read::Failed) {
             if let Err(e) = store.set(&key, &bytes, self.ttl).await {
-                tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
+                tracing::debug!(cache = self.name(), error = %e, "cachex: store write failed");
             }
         }
         leader.finish(Some((bytes.into(), false)));
@@ -454,7 +484,7 @@ impl CacheSite {
             Ok(Some(bytes)) => decode(&bytes).map_or(Read::Undecodable, Read::Hit),
             Ok(None) => Read::Miss,
             Err(e) => {
-                tracing::debug!(cache = self.name, error = %e, "cachex: store read failed; running the function");
+                tracing::debug!(cache = self.name(), error = %e, "cachex: store read failed; running the function");
                 Read::Failed
             }
         }
