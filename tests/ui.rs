@@ -14,7 +14,10 @@ const PINNED: &str = "rustc 1.95.";
 fn ui_tests_apply() -> bool {
     match std::env::var("CACHEX_UI_TESTS").as_deref() {
         Ok("1") => return true,
-        Ok("0") => return false,
+        Ok("0") => {
+            eprintln!("notice: CACHEX_UI_TESTS=0: the UI tests are skipped");
+            return false;
+        }
         _ => {}
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());

@@ -451,6 +451,27 @@ pub(crate) fn path(input: ParseStream<'_>, key: &Key, example: &str) -> syn::Res
     }
 }
 
+/// The arguments of a macro that takes `crate = "path"` (all three do).
+pub(crate) trait CrateArg {
+    fn crate_slot(&mut self) -> &mut Option<Path>;
+}
+
+/// The `crate = "path"` row of a macro's argument table, shared by the three macros.
+pub(crate) const fn crate_arg<A: CrateArg>() -> Spec<A> {
+    Spec::value("crate", read_crate::<A>)
+}
+
+fn read_crate<A: CrateArg>(
+    args: &mut A,
+    key: &Key,
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let path = crate_path(input, key)?;
+    set_once(args.crate_slot(), key, Some(path), errors);
+    Ok(())
+}
+
 /// `crate = "path"`: where the runtime is, for users who renamed or re-export it.
 pub(crate) fn crate_path(input: ParseStream<'_>, key: &Key) -> syn::Result<Path> {
     let lit = lit_str(input, key, "my_runtime")?;

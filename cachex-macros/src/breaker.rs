@@ -58,12 +58,14 @@ const ARGS: &[Spec<Breaker>] = &[
         args::set_once(&mut a.preset, key, v, errors);
         Ok(())
     }),
-    Spec::value("crate", |a, key, input, errors| {
-        let v = args::crate_path(input, key)?;
-        args::set_once(&mut a.krate, key, Some(v), errors);
-        Ok(())
-    }),
+    args::crate_arg(),
 ];
+
+impl args::CrateArg for Breaker {
+    fn crate_slot(&mut self) -> &mut Option<Path> {
+        &mut self.krate
+    }
+}
 
 impl StageArgs for Breaker {
     const MACRO: &'static str = "circuit_breaker";

@@ -69,12 +69,14 @@ const ARGS: &[Spec<Cached>] = &[
     Spec::flag("option", |a, key, errors| {
         args::set_flag(&mut a.option, key, errors);
     }),
-    Spec::value("crate", |a, key, input, errors| {
-        let v = args::crate_path(input, key)?;
-        args::set_once(&mut a.krate, key, Some(v), errors);
-        Ok(())
-    }),
+    args::crate_arg(),
 ];
+
+impl args::CrateArg for Cached {
+    fn crate_slot(&mut self) -> &mut Option<Path> {
+        &mut self.krate
+    }
+}
 
 impl StageArgs for Cached {
     const MACRO: &'static str = "cached";

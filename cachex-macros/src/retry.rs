@@ -63,12 +63,14 @@ const ARGS: &[Spec<Retry>] = &[
         args::set_once(&mut a.retry_if, key, Some(v), errors);
         Ok(())
     }),
-    Spec::value("crate", |a, key, input, errors| {
-        let v = args::crate_path(input, key)?;
-        args::set_once(&mut a.krate, key, Some(v), errors);
-        Ok(())
-    }),
+    args::crate_arg(),
 ];
+
+impl args::CrateArg for Retry {
+    fn crate_slot(&mut self) -> &mut Option<Path> {
+        &mut self.krate
+    }
+}
 
 impl StageArgs for Retry {
     const MACRO: &'static str = "retry";
