@@ -16,6 +16,7 @@ static DECLARED: BreakerDecl = BreakerDecl {
         threshold: 7,
         ..BreakerConfig::conservative()
     },
+    defaulted: false,
 };
 
 #[test]

@@ -14,91 +14,73 @@ use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitBool, LitFloat, LitInt, LitStr, Path, Token};
 
-pub(crate) mod kw {
-    syn::custom_keyword!(name);
-    syn::custom_keyword!(threshold);
-    syn::custom_keyword!(timeout);
-    syn::custom_keyword!(half_open_max);
-    syn::custom_keyword!(call_timeout);
-    syn::custom_keyword!(preset);
-    syn::custom_keyword!(policy);
-    syn::custom_keyword!(max_attempts);
-    syn::custom_keyword!(initial_delay);
-    syn::custom_keyword!(max_delay);
-    syn::custom_keyword!(multiplier);
-    syn::custom_keyword!(jitter);
-    syn::custom_keyword!(retry_if);
-    syn::custom_keyword!(ttl);
-    syn::custom_keyword!(capacity);
-    syn::custom_keyword!(store);
-    syn::custom_keyword!(key);
+/// One argument name as written, with where it was written.
+pub(crate) struct Key {
+    /// The name without `r#`.
+    pub(crate) name: String,
+    pub(crate) span: Span,
 }
 
-macro_rules! keys {
-    ($($variant:ident => $kw:ident,)*) => {
-        /// One argument name, as written.
-        pub(crate) enum ArgName {
-            $($variant(kw::$kw),)*
-            Crate(Token![crate]),
-            Unknown(Ident),
-        }
+impl Key {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
 
-        impl ArgName {
-            /// The argument name as the user wrote it (without `r#`).
-            pub(crate) fn name(&self) -> String {
-                match self {
-                    $(ArgName::$variant(_) => stringify!($kw).to_owned(),)*
-                    ArgName::Crate(_) => "crate".to_owned(),
-                    ArgName::Unknown(ident) => ident.unraw().to_string(),
-                }
-            }
-
-            pub(crate) fn span(&self) -> Span {
-                match self {
-                    $(ArgName::$variant(k) => k.span,)*
-                    ArgName::Crate(k) => k.span,
-                    ArgName::Unknown(ident) => ident.span(),
-                }
-            }
-        }
-
-        impl Parse for ArgName {
-            fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-                $(
-                    if input.peek(kw::$kw) {
-                        return input.parse().map(ArgName::$variant);
-                    }
-                )*
-                if input.peek(Token![crate]) {
-                    return input.parse().map(ArgName::Crate);
-                }
-                if input.peek(Ident::peek_any) {
-                    return Ident::parse_any(input).map(ArgName::Unknown);
-                }
-                Err(input.error("expected an argument written as `<argument> = <value>`"))
-            }
-        }
-    };
+    pub(crate) fn span(&self) -> Span {
+        self.span
+    }
 }
 
-keys! {
-    Name => name,
-    Threshold => threshold,
-    Timeout => timeout,
-    HalfOpenMax => half_open_max,
-    CallTimeout => call_timeout,
-    Preset => preset,
-    Policy => policy,
-    MaxAttempts => max_attempts,
-    InitialDelay => initial_delay,
-    MaxDelay => max_delay,
-    Multiplier => multiplier,
-    Jitter => jitter,
-    RetryIf => retry_if,
-    Ttl => ttl,
-    Capacity => capacity,
-    Store => store,
-    Key => key,
+impl Parse for Key {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // `parse_any` also takes keywords, so `crate = ".."` and a mistaken `type = ..` are
+        // both read as names.
+        if input.peek(Ident::peek_any) {
+            let ident = Ident::parse_any(input)?;
+            return Ok(Key {
+                name: ident.unraw().to_string(),
+                span: ident.span(),
+            });
+        }
+        Err(input.error("expected an argument written as `<argument> = <value>`"))
+    }
+}
+
+/// Reads the value of one argument into a macro's arguments `A`: the `=` is already consumed.
+pub(crate) type ReadValue<A> = fn(&mut A, &Key, ParseStream<'_>, &mut Errors) -> syn::Result<()>;
+
+/// Records a bare flag (an argument written without `= value`).
+pub(crate) type ReadFlag<A> = fn(&mut A, &Key, &mut Errors);
+
+/// How one argument is written.
+pub(crate) enum Read<A> {
+    /// `name = value`.
+    Value(ReadValue<A>),
+    /// `name` alone.
+    Flag(ReadFlag<A>),
+}
+
+/// One row of a macro's argument table: the name, written once, and how its value is read.
+/// Parsing and the "valid arguments are" list of an unknown-argument error both come from it.
+pub(crate) struct Spec<A: 'static> {
+    pub(crate) name: &'static str,
+    pub(crate) read: Read<A>,
+}
+
+impl<A> Spec<A> {
+    pub(crate) const fn value(name: &'static str, read: ReadValue<A>) -> Self {
+        Spec {
+            name,
+            read: Read::Value(read),
+        }
+    }
+
+    pub(crate) const fn flag(name: &'static str, read: ReadFlag<A>) -> Self {
+        Spec {
+            name,
+            read: Read::Flag(read),
+        }
+    }
 }
 
 /// Collects the errors that do not stop parsing (a value out of range, a repeated argument), so
@@ -125,39 +107,58 @@ impl Errors {
     }
 }
 
-/// Walks `key = value, ...`. `valid` lists the names this macro takes; `on_arg` reads the value
-/// of one known key from the stream (the `=` is already consumed).
-pub(crate) fn parse_list(
+/// Walks `key = value, ...` (and bare flags) for the macro `macro_name`, whose arguments are
+/// the rows of `table`.
+pub(crate) fn parse_list<A>(
     input: ParseStream<'_>,
     macro_name: &str,
-    valid: &[&str],
+    table: &[Spec<A>],
+    args: &mut A,
     errors: &mut Errors,
-    mut on_arg: impl FnMut(ArgName, ParseStream<'_>, &mut Errors) -> syn::Result<()>,
 ) -> syn::Result<()> {
     while !input.is_empty() {
-        let key: ArgName = input.parse()?;
-        let name = key.name();
-        if !valid.contains(&name.as_str()) {
-            let list = valid
+        let key: Key = input.parse()?;
+        let Some(spec) = table.iter().find(|spec| spec.name == key.name) else {
+            let list = table
                 .iter()
-                .map(|v| format!("`{v}`"))
+                .map(|spec| format!("`{}`", spec.name))
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(syn::Error::new(
-                key.span(),
+                key.span,
                 format!(
-                    "unknown argument `{name}` for `#[{macro_name}]`; valid arguments are: {list}"
+                    "unknown argument `{}` for `#[{macro_name}]`; valid arguments are: {list}",
+                    key.name
                 ),
             ));
+        };
+        match spec.read {
+            Read::Value(read) => {
+                if !input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span,
+                        format!(
+                            "expected `{} = ...`: every argument takes a value",
+                            key.name
+                        ),
+                    ));
+                }
+                input.parse::<Token![=]>()?;
+                read(args, &key, input, errors)?;
+            }
+            Read::Flag(read) => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span,
+                        format!(
+                            "`{0}` is a flag and takes no value: write `#[{macro_name}({0})]`",
+                            key.name
+                        ),
+                    ));
+                }
+                read(args, &key, errors);
+            }
         }
-        if !input.peek(Token![=]) {
-            return Err(syn::Error::new(
-                key.span(),
-                format!("expected `{name} = ...`: every argument takes a value"),
-            ));
-        }
-        input.parse::<Token![=]>()?;
-        on_arg(key, input, errors)?;
         if input.is_empty() {
             break;
         }
@@ -166,22 +167,13 @@ pub(crate) fn parse_list(
     Ok(())
 }
 
-/// For a key that `parse_list` let through but the macro does not handle: a bug, reported as an
-/// error rather than a panic.
-pub(crate) fn unexpected(key: &ArgName) -> syn::Error {
-    syn::Error::new(
-        key.span(),
-        format!("argument `{}` is not handled here", key.name()),
-    )
+/// Marks a flag as given, once.
+pub(crate) fn set_flag(slot: &mut Option<Span>, key: &Key, errors: &mut Errors) {
+    set_once(slot, key, Some(key.span), errors);
 }
 
 /// Stores `value` in `slot` unless the argument was already given.
-pub(crate) fn set_once<T>(
-    slot: &mut Option<T>,
-    key: &ArgName,
-    value: Option<T>,
-    errors: &mut Errors,
-) {
+pub(crate) fn set_once<T>(slot: &mut Option<T>, key: &Key, value: Option<T>, errors: &mut Errors) {
     let Some(value) = value else { return };
     if slot.is_some() {
         errors.push(syn::Error::new(
@@ -193,7 +185,7 @@ pub(crate) fn set_once<T>(
     }
 }
 
-fn expected(input: ParseStream<'_>, key: &ArgName, what: &str, example: &str) -> syn::Error {
+fn expected(input: ParseStream<'_>, key: &Key, what: &str, example: &str) -> syn::Error {
     let name = key.name();
     input.error(format!(
         "`{name}` expects {what}, e.g. `{name} = {example}`"
@@ -201,7 +193,7 @@ fn expected(input: ParseStream<'_>, key: &ArgName, what: &str, example: &str) ->
 }
 
 /// A string literal: `name = "users"`.
-pub(crate) fn lit_str(input: ParseStream<'_>, key: &ArgName, example: &str) -> syn::Result<LitStr> {
+pub(crate) fn lit_str(input: ParseStream<'_>, key: &Key, example: &str) -> syn::Result<LitStr> {
     if input.peek(LitStr) {
         input.parse()
     } else {
@@ -217,7 +209,7 @@ pub(crate) fn lit_str(input: ParseStream<'_>, key: &ArgName, example: &str) -> s
 /// A non-empty string literal without surrounding whitespace, such as a breaker or cache name.
 pub(crate) fn name_str(
     input: ParseStream<'_>,
-    key: &ArgName,
+    key: &Key,
     example: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<LitStr>> {
@@ -258,7 +250,7 @@ impl DurationArg {
 /// Reads a duration literal. `allow_zero` is false where a zero duration makes no sense.
 pub(crate) fn duration(
     input: ParseStream<'_>,
-    key: &ArgName,
+    key: &Key,
     allow_zero: bool,
     errors: &mut Errors,
 ) -> syn::Result<Option<DurationArg>> {
@@ -313,15 +305,17 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("expected a number at {rest:?}"));
         }
-        let number: u128 = rest[..digits]
+        // `find` returned a char boundary, so the split cannot fail.
+        let (number_text, after) = rest.split_at(digits);
+        let number: u128 = number_text
             .replace('_', "")
             .parse()
-            .map_err(|_| format!("{:?} is not a number", &rest[..digits]))?;
-        rest = rest[digits..].trim_start();
+            .map_err(|_| format!("{number_text:?} is not a number"))?;
+        rest = after.trim_start();
         let unit_len = rest
             .find(|c: char| !c.is_alphabetic())
             .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
+        let (unit, after) = rest.split_at(unit_len);
         let per_unit: u128 = match unit {
             "ns" => 1,
             "us" | "µs" => 1_000,
@@ -342,7 +336,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             .checked_mul(per_unit)
             .and_then(|n| total.checked_add(n))
             .ok_or_else(|| "the duration is too long".to_owned())?;
-        rest = rest[unit_len..].trim_start();
+        rest = after.trim_start();
     }
     let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| "the duration is too long")?;
     // The remainder is below one second, so it fits.
@@ -351,7 +345,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// A negative number, read so the error can point at all of it.
-fn reject_negative(input: ParseStream<'_>, key: &ArgName) -> syn::Result<()> {
+fn reject_negative(input: ParseStream<'_>, key: &Key) -> syn::Result<()> {
     if input.peek(Token![-]) {
         let minus: Token![-] = input.parse()?;
         let rest: Option<proc_macro2::TokenTree> = input.parse().ok();
@@ -366,7 +360,7 @@ fn reject_negative(input: ParseStream<'_>, key: &ArgName) -> syn::Result<()> {
 /// An integer greater than zero: `threshold = 5`.
 pub(crate) fn positive_int<T>(
     input: ParseStream<'_>,
-    key: &ArgName,
+    key: &Key,
     ty: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<(T, Span)>>
@@ -402,7 +396,7 @@ where
 /// A float of at least `min`: `multiplier = 1.5` (an integer such as `2` is accepted too).
 pub(crate) fn float_at_least(
     input: ParseStream<'_>,
-    key: &ArgName,
+    key: &Key,
     min: f64,
     errors: &mut Errors,
 ) -> syn::Result<Option<(f64, Span)>> {
@@ -440,7 +434,7 @@ pub(crate) fn float_at_least(
 }
 
 /// `true` or `false`.
-pub(crate) fn boolean(input: ParseStream<'_>, key: &ArgName) -> syn::Result<LitBool> {
+pub(crate) fn boolean(input: ParseStream<'_>, key: &Key) -> syn::Result<LitBool> {
     if input.peek(LitBool) {
         input.parse()
     } else {
@@ -449,7 +443,7 @@ pub(crate) fn boolean(input: ParseStream<'_>, key: &ArgName) -> syn::Result<LitB
 }
 
 /// A path to a function: `retry_if = is_transient`.
-pub(crate) fn path(input: ParseStream<'_>, key: &ArgName, example: &str) -> syn::Result<Path> {
+pub(crate) fn path(input: ParseStream<'_>, key: &Key, example: &str) -> syn::Result<Path> {
     if input.peek(Ident::peek_any) || input.peek(Token![::]) {
         input.parse()
     } else {
@@ -457,8 +451,29 @@ pub(crate) fn path(input: ParseStream<'_>, key: &ArgName, example: &str) -> syn:
     }
 }
 
+/// The arguments of a macro that takes `crate = "path"` (all three do).
+pub(crate) trait CrateArg {
+    fn crate_slot(&mut self) -> &mut Option<Path>;
+}
+
+/// The `crate = "path"` row of a macro's argument table, shared by the three macros.
+pub(crate) const fn crate_arg<A: CrateArg>() -> Spec<A> {
+    Spec::value("crate", read_crate::<A>)
+}
+
+fn read_crate<A: CrateArg>(
+    args: &mut A,
+    key: &Key,
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let path = crate_path(input, key)?;
+    set_once(args.crate_slot(), key, Some(path), errors);
+    Ok(())
+}
+
 /// `crate = "path"`: where the runtime is, for users who renamed or re-export it.
-pub(crate) fn crate_path(input: ParseStream<'_>, key: &ArgName) -> syn::Result<Path> {
+pub(crate) fn crate_path(input: ParseStream<'_>, key: &Key) -> syn::Result<Path> {
     let lit = lit_str(input, key, "my_runtime")?;
     lit.parse::<Path>().map_err(|_| {
         syn::Error::new(
@@ -474,11 +489,11 @@ pub(crate) fn crate_path(input: ParseStream<'_>, key: &ArgName) -> syn::Result<P
 /// One of a fixed set of words in a string literal: `preset = "conservative"`.
 pub(crate) fn one_of(
     input: ParseStream<'_>,
-    key: &ArgName,
+    key: &Key,
     choices: &[&str],
     errors: &mut Errors,
 ) -> syn::Result<Option<(String, Span)>> {
-    let lit = lit_str(input, key, choices[0])?;
+    let lit = lit_str(input, key, choices.first().copied().unwrap_or_default())?;
     let value = lit.value();
     if choices.contains(&value.as_str()) {
         Ok(Some((value, lit.span())))

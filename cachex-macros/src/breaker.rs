@@ -8,75 +8,152 @@
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::parse::ParseStream;
-use syn::{LitStr, Path};
+use syn::{Ident, LitStr, Path};
 
-use crate::args::{self, ArgName, DurationArg, Errors};
-
-pub(crate) const MACRO: &str = "circuit_breaker";
-
-const VALID: &[&str] = &[
-    "name",
-    "threshold",
-    "timeout",
-    "half_open_max",
-    "call_timeout",
-    "preset",
-    "crate",
-];
+use crate::args::{self, DurationArg, Errors, Spec};
+use crate::expand::{hyg, Code, Gen, Stage, StageArgs};
 
 const PRESETS: &[&str] = &["default", "conservative", "aggressive"];
 
 #[derive(Default)]
-pub(crate) struct Args {
-    pub(crate) name: Option<LitStr>,
+pub(crate) struct Breaker {
+    name: Option<LitStr>,
     threshold: Option<(u32, Span)>,
     timeout: Option<DurationArg>,
     half_open_max: Option<(u32, Span)>,
     call_timeout: Option<DurationArg>,
     preset: Option<(String, Span)>,
-    pub(crate) krate: Option<Path>,
+    krate: Option<Path>,
 }
 
-impl Args {
-    pub(crate) fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
-        let mut args = Args::default();
-        args::parse_list(input, MACRO, VALID, errors, |key, input, errors| {
-            match &key {
-                ArgName::Name(_) => {
-                    let v = args::name_str(input, &key, "user-service", errors)?;
-                    args::set_once(&mut args.name, &key, v, errors);
-                }
-                ArgName::Threshold(_) => {
-                    let v = args::positive_int(input, &key, "u32", errors)?;
-                    args::set_once(&mut args.threshold, &key, v, errors);
-                }
-                ArgName::Timeout(_) => {
-                    let v = args::duration(input, &key, false, errors)?;
-                    args::set_once(&mut args.timeout, &key, v, errors);
-                }
-                ArgName::HalfOpenMax(_) => {
-                    let v = args::positive_int(input, &key, "u32", errors)?;
-                    args::set_once(&mut args.half_open_max, &key, v, errors);
-                }
-                ArgName::CallTimeout(_) => {
-                    let v = args::duration(input, &key, false, errors)?;
-                    args::set_once(&mut args.call_timeout, &key, v, errors);
-                }
-                ArgName::Preset(_) => {
-                    let v = args::one_of(input, &key, PRESETS, errors)?;
-                    args::set_once(&mut args.preset, &key, v, errors);
-                }
-                ArgName::Crate(_) => {
-                    let v = args::crate_path(input, &key)?;
-                    args::set_once(&mut args.krate, &key, Some(v), errors);
-                }
-                _ => return Err(args::unexpected(&key)),
-            }
-            Ok(())
-        })?;
+/// The arguments of `#[circuit_breaker]`, in the order the docs list them.
+const ARGS: &[Spec<Breaker>] = &[
+    Spec::value("name", |a, key, input, errors| {
+        let v = args::name_str(input, key, "user-service", errors)?;
+        args::set_once(&mut a.name, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("threshold", |a, key, input, errors| {
+        let v = args::positive_int(input, key, "u32", errors)?;
+        args::set_once(&mut a.threshold, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("timeout", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.timeout, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("half_open_max", |a, key, input, errors| {
+        let v = args::positive_int(input, key, "u32", errors)?;
+        args::set_once(&mut a.half_open_max, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("call_timeout", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.call_timeout, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("preset", |a, key, input, errors| {
+        let v = args::one_of(input, key, PRESETS, errors)?;
+        args::set_once(&mut a.preset, key, v, errors);
+        Ok(())
+    }),
+    args::crate_arg(),
+];
+
+impl args::CrateArg for Breaker {
+    fn crate_slot(&mut self) -> &mut Option<Path> {
+        &mut self.krate
+    }
+}
+
+impl StageArgs for Breaker {
+    const MACRO: &'static str = "circuit_breaker";
+
+    fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
+        let mut args = Breaker::default();
+        args::parse_list(input, Self::MACRO, ARGS, &mut args, errors)?;
         Ok(args)
     }
+}
 
+impl Stage for Breaker {
+    fn name(&self) -> &'static str {
+        Self::MACRO
+    }
+
+    fn krate(&self) -> Option<&Path> {
+        self.krate.as_ref()
+    }
+
+    fn needs_result(&self) -> bool {
+        true
+    }
+
+    fn defaulted_name(&self) -> Option<&'static str> {
+        self.name.is_none().then_some("breaker")
+    }
+
+    /// The declaration for the registry and the call site. A defaulted name says so, so that the
+    /// registry keeps apart two declarations that defaulted to one name.
+    fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
+        let private = gen.private;
+        let (name, defaulted) = match &self.name {
+            Some(lit) => (quote!(#lit), false),
+            None => (gen.default_name.clone(), true),
+        };
+        let config = self.config(private);
+        let decl = quote::format_ident!("{}_DECL", site);
+        quote! {
+            #[#private::linkme::distributed_slice(#private::BREAKERS)]
+            #[linkme(crate = #private::linkme)]
+            static #decl: #private::BreakerDecl = #private::BreakerDecl {
+                name: #name,
+                config: #config,
+                defaulted: #defaulted,
+            };
+            static #site: #private::BreakerSite = #private::BreakerSite::declared(&#decl);
+        }
+    }
+
+    /// Runs the inner future through the breaker, yielding `Result<T, CallError<E>>` so that an
+    /// enclosing `#[retry]` can tell a rejection from a failure.
+    fn wrap(
+        &self,
+        gen: &Gen<'_>,
+        site: &Ident,
+        inner: Code,
+        wrapped: bool,
+        in_retry: bool,
+    ) -> (Code, bool) {
+        let p = gen.private;
+        let fut = inner.future(&gen.capture(in_retry));
+        let call = quote!(#p::breaker_run(#site.breaker(), #fut).await);
+        let call = if wrapped { flatten(p, call) } else { call };
+        (Code::InPlace(call), true)
+    }
+}
+
+/// A breaker around a breaker: a rejection by either stays a rejection.
+fn flatten(p: &TokenStream, expr: TokenStream) -> TokenStream {
+    let (v, e) = (hyg("__cachex_v"), hyg("__cachex_e"));
+    quote! {
+        match #expr {
+            ::core::result::Result::Ok(#v) => ::core::result::Result::Ok(#v),
+            ::core::result::Result::Err(#p::CallError::Rejected(#e)) => {
+                ::core::result::Result::Err(#p::CallError::Rejected(#e))
+            }
+            ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Rejected(#e))) => {
+                ::core::result::Result::Err(#p::CallError::Rejected(#e))
+            }
+            ::core::result::Result::Err(#p::CallError::Inner(#p::CallError::Inner(#e))) => {
+                ::core::result::Result::Err(#p::CallError::Inner(#e))
+            }
+        }
+    }
+}
+
+impl Breaker {
     /// The `BreakerConfig` constant: the preset, with the explicit fields over it.
     fn config(&self, private: &TokenStream) -> TokenStream {
         let base = match self.preset.as_ref().map(|(p, _)| p.as_str()) {
@@ -105,30 +182,6 @@ impl Args {
             base
         } else {
             quote!(#private::BreakerConfig { #(#fields,)* ..#base })
-        }
-    }
-
-    /// The statics of this stage: the declaration for the registry and the call site.
-    pub(crate) fn statics(
-        &self,
-        private: &TokenStream,
-        site: &syn::Ident,
-        default_name: &TokenStream,
-    ) -> TokenStream {
-        let name = match &self.name {
-            Some(lit) => quote!(#lit),
-            None => default_name.clone(),
-        };
-        let config = self.config(private);
-        let decl = quote::format_ident!("{}_DECL", site);
-        quote! {
-            #[#private::linkme::distributed_slice(#private::BREAKERS)]
-            #[linkme(crate = #private::linkme)]
-            static #decl: #private::BreakerDecl = #private::BreakerDecl {
-                name: #name,
-                config: #config,
-            };
-            static #site: #private::BreakerSite = #private::BreakerSite::new(#name);
         }
     }
 }

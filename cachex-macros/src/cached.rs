@@ -5,68 +5,85 @@
 //! store is looked up by name at call time and needs serialisable values.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, ToTokens};
 use syn::parse::ParseStream;
-use syn::{Expr, LitStr, Path};
+use syn::{Expr, Ident, LitStr, Path};
 
-use crate::args::{self, ArgName, DurationArg, Errors};
-
-pub(crate) const MACRO: &str = "cached";
-
-const VALID: &[&str] = &["name", "ttl", "capacity", "store", "key", "crate"];
+use crate::args::{self, DurationArg, Errors, Spec};
+use crate::expand::{hyg, Code, Gen, Stage, StageArgs};
+use crate::shape::Outcome;
 
 #[derive(Default)]
-pub(crate) struct Args {
+pub(crate) struct Cached {
     name: Option<LitStr>,
     ttl: Option<DurationArg>,
     capacity: Option<(u64, Span)>,
     store: Option<LitStr>,
-    pub(crate) key: Option<Expr>,
-    pub(crate) krate: Option<Path>,
+    key: Option<Expr>,
+    /// `result`: the return type is a `Result` under another name.
+    result: Option<Span>,
+    /// `option`: the return type is an `Option` under another name.
+    option: Option<Span>,
+    krate: Option<Path>,
 }
 
-impl Args {
-    pub(crate) fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
-        let mut args = Args::default();
-        args::parse_list(input, MACRO, VALID, errors, |key, input, errors| {
-            match &key {
-                ArgName::Name(_) => {
-                    let v = args::name_str(input, &key, "users", errors)?;
-                    args::set_once(&mut args.name, &key, v, errors);
-                }
-                ArgName::Ttl(_) => {
-                    let v = args::duration(input, &key, false, errors)?;
-                    args::set_once(&mut args.ttl, &key, v, errors);
-                }
-                ArgName::Capacity(_) => {
-                    let v = args::positive_int(input, &key, "u64", errors)?;
-                    args::set_once(&mut args.capacity, &key, v, errors);
-                }
-                ArgName::Store(_) => {
-                    let v = args::name_str(input, &key, "memory", errors)?;
-                    if let Some(lit) = &v {
-                        if lit.value().chars().any(char::is_whitespace) {
-                            errors.push(syn::Error::new(
-                                lit.span(),
-                                "`store` names a store registered with `registry().set_store`, \
-                                 such as \"memory\"; store names contain no whitespace",
-                            ));
-                        }
-                    }
-                    args::set_once(&mut args.store, &key, v, errors);
-                }
-                ArgName::Key(_) => {
-                    let v: Expr = input.parse()?;
-                    args::set_once(&mut args.key, &key, Some(v), errors);
-                }
-                ArgName::Crate(_) => {
-                    let v = args::crate_path(input, &key)?;
-                    args::set_once(&mut args.krate, &key, Some(v), errors);
-                }
-                _ => return Err(args::unexpected(&key)),
+/// The arguments of `#[cached]`, in the order the docs list them.
+const ARGS: &[Spec<Cached>] = &[
+    Spec::value("name", |a, key, input, errors| {
+        let v = args::name_str(input, key, "users", errors)?;
+        args::set_once(&mut a.name, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("ttl", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.ttl, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("capacity", |a, key, input, errors| {
+        let v = args::positive_int(input, key, "u64", errors)?;
+        args::set_once(&mut a.capacity, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("store", |a, key, input, errors| {
+        let v = args::name_str(input, key, "memory", errors)?;
+        if let Some(lit) = &v {
+            if lit.value().chars().any(char::is_whitespace) {
+                errors.push(syn::Error::new(
+                    lit.span(),
+                    "`store` names a store registered with `registry().set_store`, \
+                     such as \"memory\"; store names contain no whitespace",
+                ));
             }
-            Ok(())
-        })?;
+        }
+        args::set_once(&mut a.store, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("key", |a, key, input, errors| {
+        let v: Expr = input.parse()?;
+        args::set_once(&mut a.key, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::flag("result", |a, key, errors| {
+        args::set_flag(&mut a.result, key, errors);
+    }),
+    Spec::flag("option", |a, key, errors| {
+        args::set_flag(&mut a.option, key, errors);
+    }),
+    args::crate_arg(),
+];
+
+impl args::CrateArg for Cached {
+    fn crate_slot(&mut self) -> &mut Option<Path> {
+        &mut self.krate
+    }
+}
+
+impl StageArgs for Cached {
+    const MACRO: &'static str = "cached";
+
+    fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
+        let mut args = Cached::default();
+        args::parse_list(input, Self::MACRO, ARGS, &mut args, errors)?;
         if let (Some((_, span)), false) = (&args.capacity, args.is_memory()) {
             errors.push(syn::Error::new(
                 *span,
@@ -74,24 +91,53 @@ impl Args {
                  where the store is built",
             ));
         }
+        if let (Some(_), Some(option)) = (args.result, args.option) {
+            errors.push(syn::Error::new(
+                option,
+                "`result` and `option` exclude each other: the function returns one or the other",
+            ));
+        }
         Ok(args)
     }
+}
 
-    pub(crate) fn is_memory(&self) -> bool {
-        self.store.as_ref().is_none_or(|s| s.value() == "memory")
+impl Stage for Cached {
+    fn name(&self) -> &'static str {
+        Self::MACRO
+    }
+
+    fn krate(&self) -> Option<&Path> {
+        self.krate.as_ref()
+    }
+
+    fn declared_outcome(&self) -> Option<(Outcome, Span)> {
+        match (self.result, self.option) {
+            (Some(span), _) => Some((Outcome::Result, span)),
+            (None, Some(span)) => Some((Outcome::Option, span)),
+            (None, None) => None,
+        }
+    }
+
+    fn keys_on_arguments(&self) -> bool {
+        self.key.is_none()
+    }
+
+    fn defaulted_name(&self) -> Option<&'static str> {
+        self.name.is_none().then_some("cache")
+    }
+
+    fn needs_concrete_types(&self) -> bool {
+        true
     }
 
     /// The `CacheSite` static, and the declaration that tells the registry about the cache
-    /// before its first call.
-    pub(crate) fn statics(
-        &self,
-        private: &TokenStream,
-        site: &syn::Ident,
-        default_name: &TokenStream,
-    ) -> TokenStream {
-        let name = match &self.name {
-            Some(lit) => quote!(#lit),
-            None => default_name.clone(),
+    /// before its first call (and whether its name was defaulted, so that two declarations that
+    /// defaulted to one name are kept apart).
+    fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
+        let private = gen.private;
+        let (name, defaulted) = match &self.name {
+            Some(lit) => (quote!(#lit), false),
+            None => (gen.default_name.clone(), true),
         };
         let store = match &self.store {
             Some(lit) => quote!(#lit),
@@ -112,8 +158,63 @@ impl Args {
             static #decl: #private::CacheDecl = #private::CacheDecl {
                 name: #name,
                 store: #store,
+                defaulted: #defaulted,
             };
-            static #site: #private::CacheSite = #private::CacheSite::new(#name, #store) #ttl #capacity;
+            static #site: #private::CacheSite =
+                #private::CacheSite::new(#name, #store).declared(&#decl) #ttl #capacity;
         }
+    }
+
+    /// Computes the key from the arguments, then hands the inner future to the site, which
+    /// drops it unpolled on a hit.
+    fn wrap(
+        &self,
+        gen: &Gen<'_>,
+        site: &Ident,
+        inner: Code,
+        wrapped: bool,
+        in_retry: bool,
+    ) -> (Code, bool) {
+        let p = gen.private;
+        let capture = gen.capture(in_retry);
+        let inner = if wrapped {
+            Code::InPlace(gen.unwrap_call_error(inner.in_place()))
+        } else {
+            inner
+        };
+        let fut = match gen.shape.outcome {
+            Outcome::Plain => {
+                let value = inner.in_place();
+                quote!(async #capture { #p::Plain(#value) })
+            }
+            Outcome::Result | Outcome::Option => inner.future(&capture),
+        };
+        let key = hyg("__cachex_key");
+        let key_expr = match &self.key {
+            Some(expr) => expr.to_token_stream(),
+            None => gen.default_key(),
+        };
+        let call = if self.is_memory() {
+            quote!(#site.memory(#key, #fut).await)
+        } else if self.key.is_some() {
+            quote!(#site.remote_display(&#key, #fut).await)
+        } else {
+            quote!(#site.remote(&#key, #fut).await)
+        };
+        let call = match gen.shape.outcome {
+            Outcome::Plain => quote!(#call.0),
+            _ => call,
+        };
+        let code = quote! {{
+            let #key = #key_expr;
+            #call
+        }};
+        (Code::InPlace(code), false)
+    }
+}
+
+impl Cached {
+    fn is_memory(&self) -> bool {
+        self.store.as_ref().is_none_or(|s| s.value() == "memory")
     }
 }

@@ -1,10 +1,14 @@
 //! Attribute macros of cachex: `#[cached]`, `#[circuit_breaker]` and `#[retry]`.
 //!
 //! Use them through `cachex-runtime`, which re-exports them; the code they generate calls the
-//! runtime through its hidden `__private` module. Each entry point below hands the token streams
-//! to `expand`: `args` holds the grammar shared by the three, `breaker`, `retry` and `cached`
-//! what each one's arguments mean, and `expand` the rewrite of the function they share (so that
-//! stacked attributes become one pipeline).
+//! runtime through its hidden `__private` module. Each entry point below is one line that hands
+//! the token streams to `expand`, with the stage it expands:
+//!
+//! - `args`: the grammar the three share (durations, integers, paths, `crate`, set-once, and the
+//!   table walk that reads a macro's arguments);
+//! - `breaker`, `retry`, `cached`: one stage each, its argument table and its generated code;
+//! - `shape`: what the signature says (arguments, receiver, return type); `valid`: the checks;
+//! - `expand`: the shared rewrite of the function and the pipeline of stacked stages.
 
 use proc_macro::TokenStream;
 
@@ -13,8 +17,8 @@ mod breaker;
 mod cached;
 mod expand;
 mod retry;
-
-use expand::Kind;
+mod shape;
+mod valid;
 
 /// Caches the results of an `async fn`.
 ///
@@ -31,9 +35,20 @@ use expand::Kind;
 /// | `capacity` | most entries kept (memory store only) | 10 000 |
 /// | `store`    | `"memory"`, or a store registered with `registry().set_store` | `"memory"` |
 /// | `key`      | an expression over the arguments that yields an owned key | all arguments but the receiver |
+/// | `result`   | flag: the return type is a `Result` under another name (`type ApiResult<T> = Result<T, ApiError>`) | read from the type's name |
+/// | `option`   | flag: the return type is an `Option` under another name | read from the type's name |
 /// | `crate`    | path to the runtime crate, if renamed | `::cachex_runtime` |
 ///
-/// `Result<T, E>` caches only `Ok`, `Option<T>` only `Some`, any other type every value.
+/// `Result<T, E>` caches only `Ok`, `Option<T>` only `Some`, any other type every value. The
+/// macro reads the return type by its name: behind an alias it sees a plain value and caches
+/// `Err`s too, unless `result` (or `option`) says what the alias is; stacked over `#[retry]` or
+/// `#[circuit_breaker]`, which need a `Result`, an alias is taken for one without the flag.
+/// The default key cannot contain a `HashMap` or `HashSet` argument (equal ones iterate in
+/// different orders, so the key would never match): pass a `BTreeMap`/`BTreeSet`, or `key =`.
+/// A method with a receiver needs a `name`: the default one would be shared by the methods of
+/// that name of every type in the module. (Associated functions without a receiver look like
+/// free functions to the macro: when two of them default to one name, the registry keeps the
+/// second apart as `"<name>#2"` and logs an error that says to name them.)
 /// Borrowed arguments (`&str`, `&[T]`, `&T`) become owned key parts through `ToOwned`. The
 /// memory store is typed per function (a hit clones the value, with no serialisation); other
 /// stores need `Serialize + DeserializeOwned` values and a `Serialize` key (or a `Display` one
@@ -58,7 +73,7 @@ use expand::Kind;
 /// ```
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::Cached, args.into(), item.into()).into()
+    expand::expand::<cached::Cached>(args.into(), item.into()).into()
 }
 
 /// Runs an `async fn` under a named circuit breaker of the registry.
@@ -79,8 +94,10 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `preset`        | the base configuration the explicit fields override | `"default"` |
 /// | `crate`         | path to the runtime crate, if renamed | `::cachex_runtime` |
 ///
-/// The function must return `Result<T, E>` with `E: From<cachex_runtime::Error>`: a rejection
-/// (the body is not run) or a call timeout comes back as `Err(E::from(Error::...))`. The breaker
+/// The function must return `Result<T, E>` (an alias such as `ApiResult<T>` works) with
+/// `E: From<cachex_runtime::Error>`: a rejection (the body is not run) or a call timeout comes
+/// back as `Err(E::from(Error::...))`. A method with a receiver needs a `name` (the default one
+/// would be shared by the methods of that name of every type in the module). The breaker
 /// is declared statically, so `registry().breaker(name)` has its configuration before the first
 /// call, and `registry().breakers()` lists it from the start.
 ///
@@ -120,7 +137,7 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::CircuitBreaker, args.into(), item.into()).into()
+    expand::expand::<breaker::Breaker>(args.into(), item.into()).into()
 }
 
 /// Retries an `async fn` that returns `Result`, with backoff between attempts.
@@ -146,7 +163,8 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 /// or `&mut self` but not `self`. After the last attempt the last error is returned as it is.
 ///
 /// Stacked over `#[circuit_breaker]`, a rejection by the open breaker is returned at once and
-/// never retried; attributes stack in written order, the first outermost. The recommended order
+/// never retried; a call timeout of the breaker is a failure like any other, retried (and shown
+/// to `retry_if` as `E::from(Error::Timeout { .. })`); attributes stack in written order, the first outermost. The recommended order
 /// is `#[cached]`, then `#[retry]`, then `#[circuit_breaker]`.
 ///
 /// ```
@@ -181,5 +199,5 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::Retry, args.into(), item.into()).into()
+    expand::expand::<retry::Retry>(args.into(), item.into()).into()
 }

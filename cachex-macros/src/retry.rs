@@ -5,78 +5,79 @@
 //! runs the inner stages afresh with clones of the arguments.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::parse::ParseStream;
-use syn::{LitBool, LitStr, Path};
+use syn::spanned::Spanned;
+use syn::{Ident, LitBool, LitStr, Path};
 
-use crate::args::{self, ArgName, DurationArg, Errors};
-
-pub(crate) const MACRO: &str = "retry";
-
-const VALID: &[&str] = &[
-    "policy",
-    "max_attempts",
-    "initial_delay",
-    "max_delay",
-    "multiplier",
-    "jitter",
-    "retry_if",
-    "crate",
-];
+use crate::args::{self, DurationArg, Errors, Spec};
+use crate::expand::{hyg, Code, Gen, Stage, StageArgs};
+use crate::shape::Passing;
 
 #[derive(Default)]
-pub(crate) struct Args {
+pub(crate) struct Retry {
     policy: Option<LitStr>,
     max_attempts: Option<(u32, Span)>,
     initial_delay: Option<DurationArg>,
     max_delay: Option<DurationArg>,
     multiplier: Option<(f64, Span)>,
     jitter: Option<LitBool>,
-    pub(crate) retry_if: Option<Path>,
-    pub(crate) krate: Option<Path>,
+    retry_if: Option<Path>,
+    krate: Option<Path>,
 }
 
-impl Args {
-    pub(crate) fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
-        let mut args = Args::default();
-        args::parse_list(input, MACRO, VALID, errors, |key, input, errors| {
-            match &key {
-                ArgName::Policy(_) => {
-                    let v = args::name_str(input, &key, "default", errors)?;
-                    args::set_once(&mut args.policy, &key, v, errors);
-                }
-                ArgName::MaxAttempts(_) => {
-                    let v = args::positive_int(input, &key, "u32", errors)?;
-                    args::set_once(&mut args.max_attempts, &key, v, errors);
-                }
-                ArgName::InitialDelay(_) => {
-                    let v = args::duration(input, &key, true, errors)?;
-                    args::set_once(&mut args.initial_delay, &key, v, errors);
-                }
-                ArgName::MaxDelay(_) => {
-                    let v = args::duration(input, &key, true, errors)?;
-                    args::set_once(&mut args.max_delay, &key, v, errors);
-                }
-                ArgName::Multiplier(_) => {
-                    let v = args::float_at_least(input, &key, 1.0, errors)?;
-                    args::set_once(&mut args.multiplier, &key, v, errors);
-                }
-                ArgName::Jitter(_) => {
-                    let v = args::boolean(input, &key)?;
-                    args::set_once(&mut args.jitter, &key, Some(v), errors);
-                }
-                ArgName::RetryIf(_) => {
-                    let v = args::path(input, &key, "is_transient")?;
-                    args::set_once(&mut args.retry_if, &key, Some(v), errors);
-                }
-                ArgName::Crate(_) => {
-                    let v = args::crate_path(input, &key)?;
-                    args::set_once(&mut args.krate, &key, Some(v), errors);
-                }
-                _ => return Err(args::unexpected(&key)),
-            }
-            Ok(())
-        })?;
+/// The arguments of `#[retry]`, in the order the docs list them.
+const ARGS: &[Spec<Retry>] = &[
+    Spec::value("policy", |a, key, input, errors| {
+        let v = args::name_str(input, key, "default", errors)?;
+        args::set_once(&mut a.policy, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("max_attempts", |a, key, input, errors| {
+        let v = args::positive_int(input, key, "u32", errors)?;
+        args::set_once(&mut a.max_attempts, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("initial_delay", |a, key, input, errors| {
+        let v = args::duration(input, key, true, errors)?;
+        args::set_once(&mut a.initial_delay, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("max_delay", |a, key, input, errors| {
+        let v = args::duration(input, key, true, errors)?;
+        args::set_once(&mut a.max_delay, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("multiplier", |a, key, input, errors| {
+        let v = args::float_at_least(input, key, 1.0, errors)?;
+        args::set_once(&mut a.multiplier, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("jitter", |a, key, input, errors| {
+        let v = args::boolean(input, key)?;
+        args::set_once(&mut a.jitter, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::value("retry_if", |a, key, input, errors| {
+        let v = args::path(input, key, "is_transient")?;
+        args::set_once(&mut a.retry_if, key, Some(v), errors);
+        Ok(())
+    }),
+    args::crate_arg(),
+];
+
+impl args::CrateArg for Retry {
+    fn crate_slot(&mut self) -> &mut Option<Path> {
+        &mut self.krate
+    }
+}
+
+impl StageArgs for Retry {
+    const MACRO: &'static str = "retry";
+
+    fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
+        let mut args = Retry::default();
+        args::parse_list(input, Self::MACRO, ARGS, &mut args, errors)?;
         if let (Some(initial), Some(max)) = (&args.initial_delay, &args.max_delay) {
             if initial.value > max.value {
                 errors.push(syn::Error::new(
@@ -87,9 +88,122 @@ impl Args {
         }
         Ok(args)
     }
+}
+
+impl Stage for Retry {
+    fn name(&self) -> &'static str {
+        Self::MACRO
+    }
+
+    fn krate(&self) -> Option<&Path> {
+        self.krate.as_ref()
+    }
+
+    fn needs_result(&self) -> bool {
+        true
+    }
+
+    fn repeats_inner(&self) -> bool {
+        true
+    }
 
     /// The `RetrySite` static: the policy name, with the explicit fields as const overrides.
-    pub(crate) fn statics(&self, private: &TokenStream, site: &syn::Ident) -> TokenStream {
+    fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
+        self.site(gen.private, site)
+    }
+
+    /// An inline loop: each attempt copies the arguments and runs the inner stages afresh.
+    fn wrap(
+        &self,
+        gen: &Gen<'_>,
+        site: &Ident,
+        inner: Code,
+        wrapped: bool,
+        _in_retry: bool,
+    ) -> (Code, bool) {
+        let p = gen.private;
+        let attempt = inner.in_place();
+        let copies = gen.shape.args.iter().map(|arg| {
+            let name = &arg.name;
+            let copy = match arg.passing {
+                Passing::Owned => {
+                    quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#name))
+                }
+                Passing::Ref => quote!(#name),
+                Passing::MutRef => quote!(&mut *#name),
+            };
+            quote! {
+                #[allow(clippy::redundant_locals, clippy::clone_on_copy)]
+                let #name = #copy;
+            }
+        });
+        let (r, e, v, st) = (
+            hyg("__cachex_r"),
+            hyg("__cachex_e"),
+            hyg("__cachex_v"),
+            hyg("__cachex_st"),
+        );
+        let pred = self
+            .retry_if
+            .as_ref()
+            .map(|path| quote_spanned!(path.span()=> (#path)));
+        let should_retry = match (wrapped, pred) {
+            (false, None) => quote!(true),
+            (false, Some(pred)) => quote!(#pred(&#e)),
+            (true, pred) => {
+                let inner = hyg("__cachex_inner");
+                let on_inner = match pred {
+                    Some(pred) => quote!(#pred(#inner)),
+                    None => quote!({ let _ = #inner; true }),
+                };
+                quote! {
+                    match &#e {
+                        #p::CallError::Rejected(_) => false,
+                        #p::CallError::Inner(#inner) => #on_inner,
+                    }
+                }
+            }
+        };
+        // Only an open breaker's rejection is never retried. A breaker's call timeout is a
+        // failure like any other: it becomes the function's `E` here, so `retry_if` decides
+        // about it as about any error.
+        let attempt = if wrapped {
+            let (e_at_type, from) = gen.error_into_e();
+            quote! {
+                match #attempt {
+                    ::core::result::Result::Err(#p::CallError::Rejected(#e_at_type))
+                        if !#p::Error::is_circuit_open(&#e_at_type) =>
+                    {
+                        ::core::result::Result::Err(#p::CallError::Inner(#from))
+                    }
+                    #r => #r,
+                }
+            }
+        } else {
+            attempt
+        };
+        let code = quote! {{
+            let mut #st = #site.begin();
+            loop {
+                #(#copies)*
+                let #r = #attempt;
+                match #r {
+                    ::core::result::Result::Ok(#v) => break ::core::result::Result::Ok(#v),
+                    ::core::result::Result::Err(#e) => {
+                        if #should_retry && #st.retry().await {
+                            continue;
+                        }
+                        break ::core::result::Result::Err(#e);
+                    }
+                }
+            }
+        }};
+        (Code::InPlace(code), wrapped)
+    }
+}
+
+impl Retry {
+    fn site(&self, private: &TokenStream, site: &Ident) -> TokenStream {
         let policy = match &self.policy {
             Some(lit) => quote!(#lit),
             None => quote!("default"),

@@ -5,6 +5,7 @@
 
 mod breaker;
 mod cache;
+mod decl_names;
 mod error;
 mod registry;
 pub mod retry;

@@ -51,12 +51,22 @@ fn process_name(name: &str) -> Cow<'static, str> {
 impl Registry {
     fn new() -> Self {
         let mut breakers = HashMap::new();
-        for decl in crate::breaker::decl::BREAKERS {
-            match breakers.get(decl.name) {
+        let declared: &'static [crate::breaker::decl::BreakerDecl] =
+            &crate::breaker::decl::BREAKERS;
+        crate::decl_names::report_collisions(declared, "breaker", "circuit_breaker");
+        crate::decl_names::report_collisions(&crate::cache::decl::CACHES, "cache", "cached");
+        for decl in declared {
+            // A name kept apart from a colliding default ("<name>#2") lives as long as the
+            // declared ones: leaked once, so rejections borrow it.
+            let name: Cow<'static, str> = match decl.registry_name() {
+                Cow::Borrowed(name) => Cow::Borrowed(name),
+                Cow::Owned(name) => process_name(&name),
+            };
+            match breakers.get(&*name) {
                 None => {
                     breakers.insert(
-                        decl.name.to_owned(),
-                        Arc::new(CircuitBreaker::named(Cow::Borrowed(decl.name), decl.config)),
+                        name.to_string(),
+                        Arc::new(CircuitBreaker::named(name, decl.config)),
                     );
                 }
                 Some(existing) => {

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use super::{BreakerConfig, CircuitBreaker};
+use crate::decl_names::{effective_name, Declared};
 use crate::CallError;
 
 /// Every `#[circuit_breaker]` function adds its declaration here at link time, so the registry
@@ -21,12 +22,33 @@ pub struct BreakerDecl {
     pub name: &'static str,
     /// Declared configuration.
     pub config: BreakerConfig,
+    /// Whether `name` is the macro's default (`module_path!()::fn_name`): two such declarations
+    /// of one name (associated functions of two types) get breakers of their own.
+    pub defaulted: bool,
+}
+
+impl BreakerDecl {
+    /// The name the registry knows this declaration by: its name, or `"<name>#<n>"` for the n-th
+    /// of several declarations that defaulted to one name.
+    pub(crate) fn registry_name(&'static self) -> std::borrow::Cow<'static, str> {
+        effective_name(&BREAKERS, self)
+    }
+}
+
+impl Declared for BreakerDecl {
+    fn declared_name(&self) -> &'static str {
+        self.name
+    }
+    fn defaulted(&self) -> bool {
+        self.defaulted
+    }
 }
 
 /// A `#[circuit_breaker]` function's handle on its registry breaker, resolved on first use.
 #[derive(Debug)]
 pub struct BreakerSite {
     name: &'static str,
+    decl: Option<&'static BreakerDecl>,
     breaker: OnceLock<Arc<CircuitBreaker>>,
 }
 
@@ -35,6 +57,18 @@ impl BreakerSite {
     pub const fn new(name: &'static str) -> Self {
         BreakerSite {
             name,
+            decl: None,
+            breaker: OnceLock::new(),
+        }
+    }
+
+    /// The site of a `#[circuit_breaker]` function: its breaker is the one the registry keeps
+    /// for `decl` (named after it, or `"<name>#<n>"` when several declarations defaulted to
+    /// that name).
+    pub const fn declared(decl: &'static BreakerDecl) -> Self {
+        BreakerSite {
+            name: decl.name,
+            decl: Some(decl),
             breaker: OnceLock::new(),
         }
     }
@@ -43,8 +77,10 @@ impl BreakerSite {
     /// changes it in place).
     #[inline]
     pub fn breaker(&self) -> &CircuitBreaker {
-        self.breaker
-            .get_or_init(|| crate::registry().breaker(self.name))
+        self.breaker.get_or_init(|| match self.decl {
+            Some(decl) => crate::registry().breaker(&decl.registry_name()),
+            None => crate::registry().breaker(self.name),
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! What `#[cached]` expands to: one `static` [`CacheSite`] per function, and [`Outcome`], which
 //! says which return values are cached. Re-exported from `__private`; not a stable API.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::decl::CacheDecl;
 use super::fifo::{Erased, FifoMap, MapOps};
 use super::flight::{self, Flights, Join, Waited};
 use super::key::encode_key;
@@ -143,6 +145,10 @@ pub fn flights_in_progress(name: &str) -> usize {
 /// ```
 pub struct CacheSite {
     name: &'static str,
+    /// The `#[cached]` declaration, whose name may be kept apart from another's (`"<name>#2"`).
+    decl: Option<&'static CacheDecl>,
+    /// The name the site goes by, resolved on first use.
+    resolved: OnceLock<Cow<'static, str>>,
     store: &'static str,
     ttl: Option<Duration>,
     capacity: u64,
@@ -156,7 +162,7 @@ pub struct CacheSite {
 impl fmt::Debug for CacheSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheSite")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("store", &self.store)
             .field("ttl", &self.ttl)
             .field("capacity", &self.capacity)
@@ -176,6 +182,8 @@ impl CacheSite {
     pub const fn new(name: &'static str, store: &'static str) -> Self {
         CacheSite {
             name,
+            decl: None,
+            resolved: OnceLock::new(),
             store,
             ttl: None,
             capacity: DEFAULT_CAPACITY,
@@ -210,6 +218,28 @@ impl CacheSite {
         self
     }
 
+    /// The site of a `#[cached]` function: it goes by the name the declaration is known by
+    /// (`"<name>#<n>"` when several declarations defaulted to one name).
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheDecl, CacheSite};
+    /// static DECL: CacheDecl = CacheDecl { name: "users", store: "memory", defaulted: false };
+    /// static SITE: CacheSite = CacheSite::new("users", "memory").declared(&DECL);
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn declared(mut self, decl: &'static CacheDecl) -> Self {
+        self.decl = Some(decl);
+        self
+    }
+
+    /// The cache name this site counts and stores under.
+    fn name(&self) -> &str {
+        match self.decl {
+            None => self.name,
+            Some(decl) => self.resolved.get_or_init(|| decl.cache_name()),
+        }
+    }
+
     /// The typed map's untyped view, once the memory path has been used.
     fn map_ops(&self) -> Option<&dyn MapOps> {
         self.local.get().map(|e| &*e.ops)
@@ -219,7 +249,7 @@ impl CacheSite {
     /// use.
     fn stats(&'static self) -> &'static Arc<CacheName> {
         self.stats.get_or_init(|| {
-            let entry = names::global().entry(self.name);
+            let entry = names::global().entry(self.name());
             entry.add_site(self);
             entry
         })
@@ -292,7 +322,7 @@ impl CacheSite {
                 Some(map) => memory_miss(map, key, compute).await,
                 None => {
                     tracing::error!(
-                        cache = self.name,
+                        cache = self.name(),
                         "cachex: cache site used with other types than on its first call; not caching"
                     );
                     compute.await
@@ -386,7 +416,7 @@ impl CacheSite {
         let Some(store) = crate::store::named().get(self.store) else {
             if !self.warned.swap(true, Relaxed) {
                 tracing::warn!(
-                    cache = self.name,
+                    cache = self.name(),
                     store = self.store,
                     "cachex: no store is registered under this name; the function runs uncached \
                      (register one with registry().set_store)"
@@ -395,7 +425,7 @@ impl CacheSite {
             stats.misses.add(1);
             return compute.await;
         };
-        let key = format!("{}:{key}", self.name);
+        let key = format!("{}:{key}", self.name());
 
         // A hit costs one store read and no flight bookkeeping.
         let first = self.read::<R::Value>(&*store, &key).await;
@@ -458,7 +488,7 @@ impl CacheSite {
         let bytes = match out.cacheable().map(encode) {
             Some(Ok(bytes)) => bytes,
             Some(Err(e)) => {
-                tracing::debug!(cache = self.name, error = %e, "cachex: value not encodable; not cached");
+                tracing::debug!(cache = self.name(), error = %e, "cachex: value not encodable; not cached");
                 leader.fail();
                 return out;
             }
@@ -493,13 +523,13 @@ impl CacheSite {
             return false;
         }
         if let Err(e) = store.set(key, bytes, self.ttl).await {
-            tracing::debug!(cache = self.name, error = %e, "cachex: store write failed");
+            tracing::debug!(cache = self.name(), error = %e, "cachex: store write failed");
         }
         if name.is_current(generation) {
             return true;
         }
         if let Err(e) = store.delete(key).await {
-            tracing::debug!(cache = self.name, error = %e, "cachex: store delete failed");
+            tracing::debug!(cache = self.name(), error = %e, "cachex: store delete failed");
         }
         false
     }
@@ -511,7 +541,7 @@ impl CacheSite {
             Ok(Some(bytes)) => decode(&bytes).map_or(Read::Undecodable, Read::Hit),
             Ok(None) => Read::Miss,
             Err(e) => {
-                tracing::debug!(cache = self.name, error = %e, "cachex: store read failed; running the function");
+                tracing::debug!(cache = self.name(), error = %e, "cachex: store read failed; running the function");
                 Read::Failed
             }
         }

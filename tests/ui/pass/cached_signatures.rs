@@ -55,18 +55,18 @@ struct Service {
 }
 
 impl Service {
-    #[cached]
+    #[cached(name = "Service::by_ref")]
     async fn by_ref(&self, x: u32) -> u32 {
         self.base + x
     }
 
-    #[cached]
+    #[cached(name = "Service::by_mut")]
     async fn by_mut(&mut self, x: u32) -> u32 {
         self.base += x;
         self.base
     }
 
-    #[cached]
+    #[cached(name = "Service::by_value")]
     async fn by_value(self) -> u32 {
         self.base
     }
