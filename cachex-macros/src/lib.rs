@@ -10,6 +10,17 @@
 //! - `shape`: what the signature says (arguments, receiver, return type); `valid`: the checks;
 //! - `expand`: the shared rewrite of the function and the pipeline of stacked stages.
 
+// The macros never panic on bad input: every mistake is a compile error at its token.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use proc_macro::TokenStream;
 
 mod args;

@@ -2,6 +2,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Nothing reachable from input may panic: no unwrap/expect, no indexing, no unchecked arithmetic
+// outside tests (a local `allow` says why a spot is safe).
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 mod breaker;
 mod cache;
