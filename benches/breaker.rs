@@ -1,12 +1,12 @@
-//! Circuit breaker hot paths, cachex side by side with `recloser` and `failsafe` in the same run
-//! (issue 5). Each group's figures are only compared with each other: ratios, not absolutes.
+//! Circuit breaker hot paths, cachex side by side with `recloser` and `failsafe` in the same run.
+//! Each group's figures are only compared with each other: ratios, not absolutes.
 //!
 //! - `breaker_closed`: one call of a future that returns `Ok` at once, through a CLOSED breaker;
 //!   `direct` awaits the same future with no breaker (the overhead baseline), `cachex_macro` is a
 //!   `#[circuit_breaker]` function, `cachex` is `CircuitBreaker::call`.
 //! - `breaker_open`: one rejected call of an OPEN breaker (tripped by failures, long timeout);
 //!   `cachex_forced` is a breaker pinned by `force_open` (no deadline, so no clock read).
-//!   `cachex_parts/*` split the cachex rejection into the costs the contract imposes.
+//!   `cachex_parts/*` split the cachex rejection into the costs it is made of.
 //! - `breaker_threads`: aggregate time per closed call with 1 and 2 OS threads hammering one
 //!   shared breaker (each thread drives its own current-thread runtime);
 //!   scaling = t(1 thread) / t(2 threads), where 2.0 is perfect.
@@ -137,8 +137,8 @@ fn open(c: &mut Criterion) {
     g.bench_function("failsafe", |b| {
         b.to_async(&rt).iter(|| async { fs.call(ok_now()).await })
     });
-    // The pieces the contract puts on every rejection: `Error::CircuitOpen { name: String, .. }`
-    // clones the name (an allocation and a free), and `retry_after` needs the time left.
+    // The pieces of a rejection: cloning an owned name (an allocation and a free, which a
+    // registry breaker's borrowed name avoids), and `retry_after`, which needs the time left.
     let name = String::from("bench.open");
     g.bench_function("cachex_parts/name_clone", |b| {
         b.iter(|| black_box(black_box(&name).clone()))

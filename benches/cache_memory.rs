@@ -1,5 +1,5 @@
 //! `#[cached]` memory hits, cachex side by side with the `cached` crate's `#[cached]`, moka 0.12
-//! (sync and future caches) and a plain `RwLock<HashMap>` get + clone, in the same run (issue 5).
+//! (sync and future caches) and a plain `RwLock<HashMap>` get + clone, in the same run.
 //!
 //! Every subject answers the same hit: a `u64` key, a small `Clone` struct value, the clone
 //! included. `cachex_ttl` is a site with a TTL (its hits read the clock). `cache_memory_threads` runs 1 and 2 OS threads on one hot key of one cache;

@@ -1,6 +1,6 @@
 //! `#[cached(store = "redis")]` hits with 64 concurrent tasks, side by side with the raw `redis`
-//! crate's GET on one multiplexed connection, against the same `redis-server` in the same run
-//! (issue 5). The bench starts its own server on a free loopback port (the tests' harness); with
+//! crate's GET on one multiplexed connection, against the same `redis-server` in the same run.
+//! The bench starts its own server on a free loopback port (the tests' harness); with
 //! no `redis-server` installed it prints a notice and skips, except under CI (`CI=true`).
 //!
 //! Each figure is the aggregate time per GET (criterion's time per iteration) while 64 tasks on a

@@ -1,5 +1,4 @@
-//! `#[retry]` on a call that succeeds at once, cachex side by side with `backon` in the same run
-//! (issue 5).
+//! `#[retry]` on a call that succeeds at once, cachex side by side with `backon` in the same run.
 //!
 //! - `direct`: the same future awaited with no retry (the overhead baseline).
 //! - `cachex_macro`: a `#[retry(policy = "default")]` function.

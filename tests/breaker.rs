@@ -34,7 +34,7 @@ fn rejected<T: std::fmt::Debug, E: std::fmt::Debug>(r: &Result<T, CallError<E>>)
 }
 
 #[test]
-fn presets_match_the_contract() {
+fn presets_match_the_documented_values() {
     assert_eq!(BreakerConfig::default(), cfg(5, 30, 3));
     assert_eq!(BreakerConfig::conservative(), cfg(3, 60, 1));
     assert_eq!(BreakerConfig::aggressive(), cfg(10, 10, 5));

@@ -1,6 +1,6 @@
 //! Model-based property test: random sequences of successes, failures, timeouts, time advances,
 //! force and reset, run against the real breaker on tokio's paused clock and against a small
-//! reference model of the state machine written from the contract. After every step the state,
+//! reference model of the state machine written from its documentation. After every step the state,
 //! the counters and each rejection's `retry_after` must agree.
 
 use std::time::Duration;
@@ -242,7 +242,7 @@ proptest! {
 
 /// Between calls, the state a breaker reports predicts what the next call meets: OPEN rejects
 /// it at once, CLOSED and HALF_OPEN run it (calls made one at a time never fill the HALF_OPEN
-/// slots). Reading the state, however often, changes nothing. Written from the contract's
+/// slots). Reading the state, however often, changes nothing. Written from the documented
 /// "effective state": an OPEN breaker past its timeout reads HALF_OPEN before any call arrives.
 async fn run_state_predicts_admission(
     threshold: u32,

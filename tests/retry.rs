@@ -49,7 +49,7 @@ fn ms(v: &[u64]) -> Vec<Duration> {
 }
 
 #[test]
-fn presets_match_the_contract() {
+fn presets_match_the_documented_values() {
     assert_eq!(Policy::default(), fixed_j(3, 100, 5_000, 2.0));
     assert_eq!(Policy::conservative(), fixed_j(2, 500, 2_000, 2.0));
     assert_eq!(Policy::aggressive(), fixed_j(5, 50, 10_000, 1.5));

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-/// The runtime every single-thread figure is taken on (the peers' figures in issue 5 were too).
+/// The runtime every single-thread figure is taken on (the peers' published figures were taken on one too).
 pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
