@@ -1,17 +1,21 @@
 //! The process-wide registry: named circuit breakers, retry policies, stores and cache
 //! statistics, reached through [`registry()`].
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
+use crate::breaker::named as breaker_named;
 use crate::cache::names;
+use crate::retry::named as policy_named;
 use crate::store::named;
-use crate::sync::RwLock;
 use crate::{BreakerConfig, CacheStats, CircuitBreaker, Error, Policy, Store};
 
-static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    crate::decl_names::report_collisions(&crate::cache::decl::CACHES, "cache", "cached");
+    // Declared breakers are in their table from the start.
+    let _ = breaker_named::global();
+    Registry { _private: () }
+});
 
 /// The process-wide registry.
 ///
@@ -38,59 +42,12 @@ pub fn registry() -> &'static Registry {
 /// }
 /// ```
 pub struct Registry {
-    breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
-    policies: RwLock<HashMap<String, Policy>>,
-}
-
-/// A name kept for the rest of the process: registry breakers are never removed, so their names
-/// are leaked once (one allocation per distinct name) and rejections borrow them.
-fn process_name(name: &str) -> Cow<'static, str> {
-    Cow::Borrowed(Box::leak(name.to_owned().into_boxed_str()))
+    // The tables live with what they hold (`breaker::named`, `retry::named`, `store::named`,
+    // `cache::names`); the registry is the one public door to them.
+    _private: (),
 }
 
 impl Registry {
-    fn new() -> Self {
-        let mut breakers = HashMap::new();
-        let declared: &'static [crate::breaker::decl::BreakerDecl] =
-            &crate::breaker::decl::BREAKERS;
-        crate::decl_names::report_collisions(declared, "breaker", "circuit_breaker");
-        crate::decl_names::report_collisions(&crate::cache::decl::CACHES, "cache", "cached");
-        for decl in declared {
-            // A name kept apart from a colliding default ("<name>#2") lives as long as the
-            // declared ones: leaked once, so rejections borrow it.
-            let name: Cow<'static, str> = match decl.registry_name() {
-                Cow::Borrowed(name) => Cow::Borrowed(name),
-                Cow::Owned(name) => process_name(&name),
-            };
-            match breakers.get(&*name) {
-                None => {
-                    breakers.insert(
-                        name.to_string(),
-                        Arc::new(CircuitBreaker::named(name, decl.config)),
-                    );
-                }
-                Some(existing) => {
-                    let existing: &Arc<CircuitBreaker> = existing;
-                    if existing.config() != decl.config {
-                        tracing::warn!(
-                            breaker = decl.name,
-                            "functions declare the breaker with different configurations; the first one found is used"
-                        );
-                    }
-                }
-            }
-        }
-        let policies = HashMap::from([
-            ("default".to_owned(), Policy::default()),
-            ("conservative".to_owned(), Policy::conservative()),
-            ("aggressive".to_owned(), Policy::aggressive()),
-        ]);
-        Registry {
-            breakers: RwLock::new(breakers),
-            policies: RwLock::new(policies),
-        }
-    }
-
     /// The one shared breaker called `name`, created on first use with the configuration a
     /// `#[circuit_breaker(name = ...)]` declares, or what [`configure_breaker`](Self::configure_breaker)
     /// set, or [`BreakerConfig::default()`].
@@ -101,20 +58,7 @@ impl Registry {
     /// assert!(Arc::ptr_eq(&registry().breaker("geo"), &registry().breaker("geo")));
     /// ```
     pub fn breaker(&self, name: &str) -> Arc<CircuitBreaker> {
-        if let Some(b) = self.breakers.read().get(name) {
-            return Arc::clone(b);
-        }
-        Arc::clone(
-            self.breakers
-                .write()
-                .entry(name.to_owned())
-                .or_insert_with(|| {
-                    Arc::new(CircuitBreaker::named(
-                        process_name(name),
-                        BreakerConfig::default(),
-                    ))
-                }),
-        )
+        breaker_named::global().get(name)
     }
 
     /// Every known breaker (all declared ones from the start), sorted by name.
@@ -129,9 +73,7 @@ impl Registry {
     /// assert_eq!(names, sorted);
     /// ```
     pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
-        let mut all: Vec<_> = self.breakers.read().values().cloned().collect();
-        all.sort_by(|a, b| a.name().cmp(b.name()));
-        all
+        breaker_named::global().all()
     }
 
     /// Sets the configuration of the breaker `name`: in place if it exists (its state and totals
@@ -145,16 +87,7 @@ impl Registry {
     /// assert_eq!(registry().breaker("ledger").config(), BreakerConfig::conservative());
     /// ```
     pub fn configure_breaker(&self, name: &str, config: BreakerConfig) {
-        let mut map = self.breakers.write();
-        match map.get(name) {
-            Some(b) => b.set_config(config),
-            None => {
-                map.insert(
-                    name.to_owned(),
-                    Arc::new(CircuitBreaker::named(process_name(name), config)),
-                );
-            }
-        }
+        breaker_named::global().configure(name, config);
     }
 
     /// [`configure_breaker`](Self::configure_breaker), refusing an invalid configuration.
@@ -178,7 +111,7 @@ impl Registry {
     /// assert_eq!(registry().policy("no-such-policy"), None);
     /// ```
     pub fn policy(&self, name: &str) -> Option<Policy> {
-        self.policies.read().get(name).copied()
+        policy_named::global().get(name)
     }
 
     /// Adds or replaces the policy `name`. `#[retry]` functions look their policy up at call
@@ -192,12 +125,7 @@ impl Registry {
     /// assert_eq!(registry().policy("fast").unwrap().max_attempts, 5);
     /// ```
     pub fn set_policy(&self, name: &str, policy: Policy) {
-        if let Err(e) = policy.validate() {
-            tracing::error!(policy = name, error = %e, "invalid retry policy; using the nearest valid one");
-        }
-        self.policies
-            .write()
-            .insert(name.to_owned(), policy.sanitized());
+        policy_named::global().set(name, policy);
     }
 
     /// [`set_policy`](Self::set_policy), refusing an invalid policy.
@@ -208,9 +136,7 @@ impl Registry {
     /// assert_eq!(registry().policy("bad"), None);
     /// ```
     pub fn try_set_policy(&self, name: &str, policy: Policy) -> Result<(), Error> {
-        policy.validate()?;
-        self.policies.write().insert(name.to_owned(), policy);
-        Ok(())
+        policy_named::global().try_set(name, policy)
     }
 
     /// Registers (or replaces) the store `name` for `#[cached(store = "name")]` and
@@ -285,8 +211,8 @@ impl Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("breakers", &self.breakers.read().len())
-            .field("policies", &self.policies.read().len())
+            .field("breakers", &breaker_named::global().all().len())
+            .field("policies", &policy_named::global().all().len())
             .finish_non_exhaustive()
     }
 }

@@ -78,8 +78,8 @@ impl BreakerSite {
     #[inline]
     pub fn breaker(&self) -> &CircuitBreaker {
         self.breaker.get_or_init(|| match self.decl {
-            Some(decl) => crate::registry().breaker(&decl.registry_name()),
-            None => crate::registry().breaker(self.name),
+            Some(decl) => super::named::global().get(&decl.registry_name()),
+            None => super::named::global().get(self.name),
         })
     }
 }

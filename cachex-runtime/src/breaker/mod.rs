@@ -38,6 +38,7 @@ mod config;
 pub(crate) mod decl;
 #[cfg(all(test, loom))]
 mod loom_tests;
+pub(crate) mod named;
 mod stats;
 mod trial;
 mod word;

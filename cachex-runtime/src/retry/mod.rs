@@ -39,6 +39,7 @@ use std::future::Future;
 use std::time::Duration;
 
 mod backoff;
+pub(crate) mod named;
 mod policy;
 pub(crate) mod site;
 

@@ -63,7 +63,7 @@ impl RetrySite {
     /// Runs once per call, at its first failure: one shared read lock on the registry's
     /// policies and a lookup by `&str`, nothing allocated (`Policy` is `Copy`).
     pub fn policy(&self) -> Policy {
-        let mut p = crate::registry().policy(self.policy).unwrap_or_else(|| {
+        let mut p = super::named::global().get(self.policy).unwrap_or_else(|| {
             tracing::warn!(
                 policy = self.policy,
                 "unknown retry policy; using the default policy (register it with registry().set_policy)"

@@ -13,7 +13,7 @@ use super::url::RedactedUrl;
 use super::{Inner, RedisStore};
 use crate::retry::Policy;
 use crate::sync::Mutex;
-use crate::{registry, BreakerConfig, Error};
+use crate::{BreakerConfig, Error};
 
 /// The name of a store built without [`RedisStoreBuilder::name`].
 const DEFAULT_NAME: &str = "redis";
@@ -285,8 +285,10 @@ impl RedisStoreBuilder {
         }
 
         let breaker_name = format!("store.{}", self.name);
-        registry().try_configure_breaker(&breaker_name, self.breaker)?;
-        let breaker = registry().breaker(&breaker_name);
+        self.breaker.validate()?;
+        let breakers = crate::breaker::named::global();
+        breakers.configure(&breaker_name, self.breaker);
+        let breaker = breakers.get(&breaker_name);
 
         let policy = Policy {
             max_attempts: self.max_retries.saturating_add(1),
