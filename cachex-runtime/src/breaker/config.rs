@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::Error;
 
-/// Configuration of a [`CircuitBreaker`].
+/// Configuration of a [`CircuitBreaker`](crate::CircuitBreaker).
 ///
 /// Struct-update syntax works from any preset:
 ///
