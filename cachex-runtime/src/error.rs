@@ -60,6 +60,11 @@ pub enum Error {
         /// The name that was looked up.
         name: String,
     },
+    /// No cache of this name is declared or has been used.
+    UnknownCache {
+        /// The name that was looked up.
+        name: String,
+    },
 }
 
 impl Error {
@@ -115,6 +120,10 @@ impl fmt::Display for Error {
             Error::UnknownStore { name } => write!(
                 f,
                 "no store is registered as `{name}` (register one with registry().set_store)"
+            ),
+            Error::UnknownCache { name } => write!(
+                f,
+                "no cache is called `{name}` (registry().caches() lists the known ones)"
             ),
         }
     }

@@ -6,6 +6,7 @@
 mod breaker;
 mod cache;
 mod error;
+mod observe;
 mod registry;
 pub mod retry;
 mod store;
@@ -18,6 +19,13 @@ pub mod __private;
 pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, State};
 pub use cache::{Cache, CacheStats};
 pub use error::{CallError, Error};
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use observe::metrics;
+pub use observe::{
+    BreakerConfigSnapshot, BreakerSnapshot, BreakerStatsSnapshot, CacheSnapshot,
+    CacheStatsSnapshot, Event, PolicySnapshot, Snapshot, StoreSnapshot,
+};
 pub use registry::{registry, Registry};
 pub use retry::{Policy, RetryStats};
 pub use store::{BoxFuture, MemoryStore, Store};

@@ -237,15 +237,37 @@ impl Registry {
         self.caches.cache_stats(cache)
     }
 
-    /// Removes every entry of the cache `cache`, in its store too.
+    /// Removes every entry of the cache `cache`, in its store too. A name that no cache has
+    /// (see [`caches`](Self::caches)) is [`Error::UnknownCache`], so a typo does not pass
+    /// silently.
     ///
     /// ```
+    /// # use cachex_runtime::{registry, Cache, MemoryStore};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// cachex_runtime::registry().clear_cache("users").await.unwrap();
+    /// let _users: Cache<u64> = Cache::with_name("users", MemoryStore::new(100));
+    /// registry().clear_cache("users").await.unwrap();
+    /// assert!(registry().clear_cache("usres").await.is_err());
     /// # }
     /// ```
     pub async fn clear_cache(&self, cache: &str) -> Result<(), Error> {
+        if !self.has_cache(cache) {
+            return Err(Error::UnknownCache {
+                name: cache.to_owned(),
+            });
+        }
         self.caches.clear_cache(cache).await
+    }
+}
+
+impl Registry {
+    /// The breakers by name, for the observability methods.
+    pub(crate) fn breakers_map(&self) -> &RwLock<HashMap<String, Arc<CircuitBreaker>>> {
+        &self.breakers
+    }
+
+    /// The policies by name, for the observability methods.
+    pub(crate) fn policies_map(&self) -> &RwLock<HashMap<String, Policy>> {
+        &self.policies
     }
 }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use crate::observe::events::state_of_bits;
 use crate::striped::Striped;
 use crate::sync::{Mutex, MutexGuard};
 use crate::{CallError, Error};
@@ -723,6 +724,7 @@ impl CircuitBreaker {
                         let half = next(w, ST_HALF_OPEN, false, u64::from(consec(w)));
                         self.word.store(half, Release);
                         trial.successes = 0;
+                        crate::observe::emit_state_change(&self.name, State::Open, State::HalfOpen);
                     }
                     drop(trial);
                     w = self.word.load(Acquire);
@@ -777,6 +779,7 @@ impl CircuitBreaker {
                 if trial.successes >= self.half_open_max.load(Relaxed) {
                     trial.successes = 0;
                     self.word.store(next(w, ST_CLOSED, false, 0), Release);
+                    crate::observe::emit_state_change(&self.name, State::HalfOpen, State::Closed);
                 } else {
                     // Only lock holders write the word outside CLOSED.
                     self.word.store(with_consec(w, 0), Release);
@@ -894,6 +897,7 @@ impl CircuitBreaker {
             }
             cur = now;
         }
+        crate::observe::emit_state_change(&self.name, state_of_bits(st(cur)), State::Open);
     }
 
     /// A manual transition to the word `f` makes from the current one.
@@ -907,6 +911,11 @@ impl CircuitBreaker {
         {
             cur = now;
         }
+        crate::observe::emit_state_change(
+            &self.name,
+            state_of_bits(st(cur)),
+            state_of_bits(st(f(cur))),
+        );
     }
 
     fn lock(&self) -> MutexGuard<'_, Trial> {

@@ -359,8 +359,8 @@ impl NameEntry {
 /// The registry's part for caches: named stores, and per cache name its statistics and what to
 /// clear. [`Registry`](crate::Registry) holds one and delegates to it.
 pub(crate) struct Caches {
-    stores: RwLock<HashMap<String, Arc<dyn Store>>>,
-    names: RwLock<HashMap<String, Arc<NameEntry>>>,
+    pub(crate) stores: RwLock<HashMap<String, Arc<dyn Store>>>,
+    pub(crate) names: RwLock<HashMap<String, Arc<NameEntry>>>,
 }
 
 impl fmt::Debug for Caches {
