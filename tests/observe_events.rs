@@ -169,9 +169,12 @@ async fn a_subscriber_that_never_reads_does_not_block_or_slow_calls() {
     assert!(matches!(idle.recv().await, Err(RecvError::Lagged(n)) if n > 0));
 }
 
-/// Level and fields of each `tracing` event, recorded by a minimal subscriber.
+/// One recorded `tracing` event: its level and its fields as text.
+type Recorded = (tracing::Level, Vec<(String, String)>);
+
+/// Every `tracing` event, recorded by a minimal subscriber.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(tracing::Level, Vec<(String, String)>)>>>);
+struct Recorder(Arc<Mutex<Vec<Recorded>>>);
 
 struct Fields<'a>(&'a mut Vec<(String, String)>);
 

@@ -12,6 +12,7 @@ pub mod retry;
 mod store;
 mod striped;
 mod sync;
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private;

@@ -326,7 +326,7 @@ pub(crate) struct NameEntry {
     pub(crate) hits: Counter,
     pub(crate) misses: Counter,
     /// `#[cached]` sites of this name (registered on their first call).
-    sites: Mutex<Vec<&'static private::CacheSite>>,
+    pub(crate) sites: Mutex<Vec<&'static private::CacheSite>>,
     /// Stores of [`Cache::with_name`] caches of this name.
     stores: Mutex<Vec<Arc<dyn Store>>>,
 }
