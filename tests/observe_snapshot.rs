@@ -173,11 +173,12 @@ fn a_snapshot_of_ten_thousand_breakers_renders_in_under_100ms() {
         len = json.len();
     }
     println!("snapshot + JSON of 10,000 breakers: {best:?} ({len} bytes)");
-    // The bound is 100 ms for an optimised build, with a 2x margin for a busy 2-core machine.
-    // An unoptimised build (plain `cargo test`) runs serde's generic code about 5x slower
-    // (measured: ~40 ms snapshot + ~250 ms JSON), so it gets 5x the optimised bound.
+    // The bound is 100 ms for an optimised build (`cargo test --release`; measured 13 ms on
+    // the 2-core dev machine), with a 2x margin for a busy machine. An unoptimised build (plain
+    // `cargo test`) runs serde's generic code unoptimised, 20 to 50 times slower (measured
+    // 260 to 630 ms), so there the bound only catches a blow-up: 2 s.
     let bound = if cfg!(debug_assertions) {
-        Duration::from_millis(1_000)
+        Duration::from_millis(2_000)
     } else {
         Duration::from_millis(200)
     };
