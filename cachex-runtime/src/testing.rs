@@ -16,7 +16,9 @@
 //!   (Redis) are not touched: clear them with [`clear_cache`](crate::Registry::clear_cache).
 //!   Hit and miss statistics keep counting: compare differences, not absolute numbers.
 //!
-//! Only tests that take a guard are serialised; others still run alongside. With
+//! Only tests that take a guard are serialised; others still run alongside, and what they do
+//! to the registry while a guard is held is undone with the rest when it is dropped (a breaker
+//! they create then is removed again): take a guard in every test that touches the registry. With
 //! `cargo nextest`, which runs each test in its own process, every test has a registry of its
 //! own and the guard costs nothing.
 //!

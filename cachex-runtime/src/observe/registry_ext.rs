@@ -10,7 +10,8 @@ use crate::{CircuitBreaker, Registry};
 
 impl Registry {
     /// A receiver of every [`Event`] from now on (breaker state changes, forcing and resetting
-    /// included).
+    /// included). Standalone breakers ([`CircuitBreaker::new`]) report their changes here too;
+    /// their names are the ones they were given.
     ///
     /// The channel keeps the last 1,024 events for each receiver. A receiver that falls behind
     /// lags (its next `recv` returns `RecvError::Lagged(n)` and then the oldest event it still
