@@ -287,8 +287,8 @@ async fn stats_count_per_name_and_clear_cache_empties() {
     a(1).await;
     b("x").await;
     assert_eq!(runs.load(SeqCst), 5, "cleared entries run the body again");
-    // Unknown names are fine to clear.
-    registry().clear_cache("mem-never-used").await.unwrap();
+    // A name no cache has is an error (a typo must not pass silently).
+    assert!(registry().clear_cache("mem-never-used").await.is_err());
 }
 
 #[tokio::test]

@@ -76,6 +76,11 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// No cache of this name is declared or has been used.
+    UnknownCache {
+        /// The name that was looked up.
+        name: String,
+    },
 }
 
 impl Error {
@@ -158,6 +163,10 @@ impl fmt::Display for Error {
                 write!(f, "store `{store}` failed: {message}")
             }
             Error::Serialization { message } => write!(f, "serialization failed: {message}"),
+            Error::UnknownCache { name } => write!(
+                f,
+                "no cache is called `{name}` (registry().caches() lists the known ones)"
+            ),
         }
     }
 }
@@ -194,6 +203,9 @@ impl fmt::Debug for Error {
                 .debug_struct("Serialization")
                 .field("message", message)
                 .finish(),
+            Error::UnknownCache { name } => {
+                f.debug_struct("UnknownCache").field("name", name).finish()
+            }
         }
     }
 }
@@ -221,6 +233,7 @@ impl PartialEq for Error {
                 },
             ) => store == s && message == m,
             (Error::Serialization { message }, Error::Serialization { message: m }) => message == m,
+            (Error::UnknownCache { name }, Error::UnknownCache { name: n }) => name == n,
             _ => false,
         }
     }

@@ -14,15 +14,20 @@
     )
 )]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 mod breaker;
 mod cache;
 mod decl_names;
 mod error;
+mod observe;
 mod registry;
 pub mod retry;
 mod store;
 mod striped;
 mod sync;
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private;
@@ -30,6 +35,13 @@ pub mod __private;
 pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, State};
 pub use cache::{Cache, CacheStats};
 pub use error::{CallError, Error};
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use observe::metrics;
+pub use observe::{
+    BreakerConfigSnapshot, BreakerSnapshot, BreakerStatsSnapshot, CacheSnapshot,
+    CacheStatsSnapshot, Event, PolicySnapshot, Snapshot, StoreSnapshot,
+};
 pub use registry::{registry, Registry};
 pub use retry::{Policy, RetryStats};
 pub use store::{is_under_prefix, BoxFuture, MemoryStore, Store};

@@ -196,14 +196,24 @@ impl Registry {
     /// Removes every entry of the cache `cache`, in its store too: the keys `<cache>:<key>`
     /// where `<key>` does not start with `:` (see [`is_under_prefix`](crate::is_under_prefix)),
     /// so the caches whose names extend it (`<cache>::child`) keep theirs. A value whose
-    /// computation started before this call is not stored after it.
+    /// computation started before this call is not stored after it. A name that no cache has
+    /// (see [`caches`](Self::caches)) is [`Error::UnknownCache`], so a typo does not pass
+    /// silently.
     ///
     /// ```
+    /// # use cachex_runtime::{registry, Cache, MemoryStore};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// cachex_runtime::registry().clear_cache("users").await.unwrap();
+    /// let _users: Cache<u64> = Cache::with_name("users", MemoryStore::new(100));
+    /// registry().clear_cache("users").await.unwrap();
+    /// assert!(registry().clear_cache("usres").await.is_err());
     /// # }
     /// ```
     pub async fn clear_cache(&self, cache: &str) -> Result<(), Error> {
+        if !self.has_cache(cache) {
+            return Err(Error::UnknownCache {
+                name: cache.to_owned(),
+            });
+        }
         names::global().clear(cache, named()).await
     }
 }

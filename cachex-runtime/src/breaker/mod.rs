@@ -554,6 +554,7 @@ impl CircuitBreaker {
                         let half = w.half_opened();
                         trial.begin(half.generation());
                         self.word.store(half, Release);
+                        crate::observe::emit_state_change(&self.name, State::Open, State::HalfOpen);
                     }
                     drop(trial);
                     w = self.word.load(Acquire);
@@ -680,6 +681,7 @@ impl CircuitBreaker {
         };
         if trial.record_success() >= self.half_open_max.load(Relaxed) {
             self.word.store(w.closed(), Release);
+            crate::observe::emit_state_change(&self.name, State::HalfOpen, State::Closed);
         } else {
             // Only lock holders write the word outside CLOSED.
             self.word.store(w.with_streak(0), Release);
@@ -756,6 +758,7 @@ impl CircuitBreaker {
             }
             cur = now;
         }
+        crate::observe::emit_state_change(&self.name, cur.state(), State::Open);
     }
 
     /// A manual transition to the word `f` makes from the current one. The HALF_OPEN period,
@@ -769,6 +772,7 @@ impl CircuitBreaker {
         {
             cur = now;
         }
+        crate::observe::emit_state_change(&self.name, cur.state(), f(cur).state());
     }
 
     fn lock(&self) -> MutexGuard<'_, Trial> {

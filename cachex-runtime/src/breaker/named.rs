@@ -78,6 +78,11 @@ impl Breakers {
         }))
     }
 
+    /// The table itself, for the registry's snapshot and the test guard.
+    pub(crate) fn map(&self) -> &RwLock<HashMap<String, Arc<CircuitBreaker>>> {
+        &self.map
+    }
+
     /// Every breaker, sorted by name.
     pub(crate) fn all(&self) -> Vec<Arc<CircuitBreaker>> {
         let mut all: Vec<_> = self.map.read().values().cloned().collect();

@@ -160,6 +160,29 @@ impl CacheNames {
     ///
     /// The generation moves first, so a body that started before this call writes nothing
     /// after it.
+    /// Every cache name in the table, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.names.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Whether the table has a cache called `name`.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.names.read().contains_key(name)
+    }
+
+    /// Empties the in-process entries of every cache (stores are left as they are).
+    pub(crate) fn clear_local(&self) {
+        let entries: Vec<Arc<CacheName>> = self.names.read().values().cloned().collect();
+        for entry in entries {
+            let sites: Vec<&'static dyn CacheSiteOps> = entry.sites.lock().clone();
+            for site in sites {
+                site.clear();
+            }
+        }
+    }
+
     pub(crate) async fn clear(&self, cache: &str, named: &NamedStores) -> Result<(), Error> {
         let mut stores: Vec<Arc<dyn Store>> = Vec::new();
         let mut add = |store: Arc<dyn Store>| {

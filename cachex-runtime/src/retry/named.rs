@@ -34,6 +34,11 @@ impl Policies {
         self.map.read().get(name).copied()
     }
 
+    /// The table itself, for the test guard.
+    pub(crate) fn map(&self) -> &RwLock<HashMap<String, Policy>> {
+        &self.map
+    }
+
     /// Every policy with its name, sorted by name.
     pub(crate) fn all(&self) -> Vec<(String, Policy)> {
         let mut all: Vec<_> = self

@@ -162,6 +162,11 @@ impl NamedStores {
     }
 
     /// The store called `name`, if one is registered.
+    /// The table itself, for the registry's snapshot and the test guard.
+    pub(crate) fn map(&self) -> &RwLock<HashMap<String, Arc<dyn Store>>> {
+        &self.stores
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn Store>> {
         self.stores.read().get(name).cloned()
     }
