@@ -23,6 +23,8 @@ pub(crate) struct Retry {
     multiplier: Option<(f64, Span)>,
     jitter: Option<LitBool>,
     retry_if: Option<Path>,
+    retry_after: Option<Path>,
+    deadline: Option<DurationArg>,
     krate: Option<Path>,
 }
 
@@ -61,6 +63,16 @@ const ARGS: &[Spec<Retry>] = &[
     Spec::value("retry_if", |a, key, input, errors| {
         let v = args::path(input, key, "is_transient")?;
         args::set_once(&mut a.retry_if, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::value("retry_after", |a, key, input, errors| {
+        let v = args::path(input, key, "retry_hint")?;
+        args::set_once(&mut a.retry_after, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::value("deadline", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.deadline, key, v, errors);
         Ok(())
     }),
     args::crate_arg(),
@@ -109,7 +121,7 @@ impl Stage for Retry {
 
     /// The `RetrySite` static: the policy name, with the explicit fields as const overrides.
     fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
-        self.site(gen.private, site)
+        self.site(gen.private, site, gen.default_name)
     }
 
     /// An inline loop: each attempt copies the arguments and runs the inner stages afresh.
@@ -182,6 +194,46 @@ impl Stage for Retry {
         } else {
             attempt
         };
+        // `retry_after`: the error's own hint of when to try again.
+        let wait = match &self.retry_after {
+            None => quote!(#st.retry().await),
+            Some(path) => {
+                let f = quote_spanned!(path.span()=> (#path));
+                let hint = if wrapped {
+                    let inner = hyg("__cachex_inner");
+                    quote! {
+                        match &#e {
+                            #p::CallError::Inner(#inner) => #f(#inner),
+                            #p::CallError::Rejected(_) => ::core::option::Option::None,
+                        }
+                    }
+                } else {
+                    quote!(#f(&#e))
+                };
+                quote!(#st.retry_hinted(#hint).await)
+            }
+        };
+        // `deadline`: each attempt runs within what is left of it; one cut short ends the call
+        // with a timeout, converted to `E` at the user's error type.
+        let attempt = if self.deadline.is_some() {
+            let timed_out = if wrapped {
+                quote!(::core::result::Result::Err(#p::CallError::Rejected(#st.timeout())))
+            } else {
+                let (e_at_type, from) = gen.error_into_e();
+                quote! {{
+                    let #e_at_type = #st.timeout();
+                    ::core::result::Result::Err(#from)
+                }}
+            };
+            quote! {
+                match #st.attempt(async { #attempt }).await {
+                    ::core::option::Option::Some(#r) => #r,
+                    ::core::option::Option::None => break #timed_out,
+                }
+            }
+        } else {
+            attempt
+        };
         let code = quote! {{
             let mut #st = #site.begin();
             loop {
@@ -190,7 +242,7 @@ impl Stage for Retry {
                 match #r {
                     ::core::result::Result::Ok(#v) => break ::core::result::Result::Ok(#v),
                     ::core::result::Result::Err(#e) => {
-                        if #should_retry && #st.retry().await {
+                        if #should_retry && #wait {
                             continue;
                         }
                         break ::core::result::Result::Err(#e);
@@ -203,7 +255,7 @@ impl Stage for Retry {
 }
 
 impl Retry {
-    fn site(&self, private: &TokenStream, site: &Ident) -> TokenStream {
+    fn site(&self, private: &TokenStream, site: &Ident, name: &TokenStream) -> TokenStream {
         let policy = match &self.policy {
             Some(lit) => quote!(#lit),
             None => quote!("default"),
@@ -227,6 +279,10 @@ impl Retry {
         }
         if let Some(j) = &self.jitter {
             overrides.push(quote!(.jitter(#j)));
+        }
+        if let Some(d) = &self.deadline {
+            let d = d.tokens(private);
+            overrides.push(quote!(.deadline(#d, #name)));
         }
         quote! {
             static #site: #private::RetrySite = #private::RetrySite::new(#policy) #(#overrides)*;

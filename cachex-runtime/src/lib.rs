@@ -20,7 +20,7 @@ pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, State};
 pub use cache::{Cache, CacheStats};
 pub use error::{CallError, Error};
 pub use registry::{registry, Registry};
-pub use retry::{Policy, RetryStats};
+pub use retry::{Budget, Policy, RetryOptions, RetryStats};
 pub use store::{is_under_prefix, BoxFuture, MemoryStore, Store};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
