@@ -198,17 +198,18 @@ impl Stage for Retry {
         let wait = match &self.retry_after {
             None => quote!(#st.retry().await),
             Some(path) => {
-                let f = quote_spanned!(path.span()=> (#path));
+                // Spanned at the path, so a hint of the wrong type is reported there.
                 let hint = if wrapped {
                     let inner = hyg("__cachex_inner");
+                    let call = quote_spanned!(path.span()=> (#path)(#inner));
                     quote! {
                         match &#e {
-                            #p::CallError::Inner(#inner) => #f(#inner),
+                            #p::CallError::Inner(#inner) => #call,
                             #p::CallError::Rejected(_) => ::core::option::Option::None,
                         }
                     }
                 } else {
-                    quote!(#f(&#e))
+                    quote_spanned!(path.span()=> (#path)(&#e))
                 };
                 quote!(#st.retry_hinted(#hint).await)
             }
