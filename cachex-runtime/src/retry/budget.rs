@@ -122,7 +122,6 @@ impl BudgetState {
         if w.snaps
             .back()
             .is_none_or(|&(t, _)| now.saturating_duration_since(t) >= BUCKET)
-            && w.base.0 < now
         {
             w.snaps.push_back((now, cum));
         }
