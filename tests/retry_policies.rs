@@ -341,3 +341,32 @@ async fn quick() -> Result<u32, ApiError> {
 async fn deadline_leaves_a_quick_success_alone() {
     assert_eq!(quick().await, Ok(0));
 }
+
+static GUARDED_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[cachex_runtime::retry(
+    max_attempts = 10,
+    initial_delay = "250ms",
+    multiplier = 1.0,
+    jitter = false,
+    deadline = "1s",
+    retry_after = retry_hint
+)]
+#[cachex_runtime::circuit_breaker(name = "retry_policies.guarded", threshold = 100)]
+async fn guarded() -> Result<(), ApiError> {
+    GUARDED_CALLS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    Err(ApiError::Busy(250))
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_and_hint_over_a_breaker_end_the_call_at_the_deadline() {
+    let start = Instant::now();
+    let r = guarded().await;
+    assert_eq!(GUARDED_CALLS.load(Ordering::SeqCst), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert!(
+        matches!(&r, Err(ApiError::Cachex(t)) if t.contains("operation timeout")),
+        "{r:?}"
+    );
+}

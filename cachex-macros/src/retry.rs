@@ -1,8 +1,11 @@
 //! `#[retry]`: what its arguments mean and the code of its pipeline stage.
 //!
-//! The stage is an inline loop over a `RetrySite` static: attempt 1 costs nothing but the call,
+//! The stage is an inline loop over a `RetrySite` static: attempt 1 costs the call and one
+//! per-thread counter store (the first attempts a retry budget is measured against);
 //! the policy is looked up (at call time, so tests can swap it) only after a failure. Each attempt
-//! runs the inner stages afresh with clones of the arguments.
+//! runs the inner stages afresh with clones of the arguments. `retry_after` hands the error's own
+//! hint to the site's wait; `deadline` runs each attempt within what is left of the call's span
+//! and turns an attempt cut short into `E::from(Error::Timeout)`, at the user's error type.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
