@@ -14,6 +14,7 @@ fn fixed(max_attempts: u32, initial_ms: u64, max_ms: u64, multiplier: f64) -> Po
         max_delay: Duration::from_millis(max_ms),
         multiplier,
         jitter: false,
+        budget: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn policy(max_attempts: u32, initial: Duration, max: Duration, multiplier: f64) 
         max_delay: max,
         multiplier,
         jitter: false,
+        budget: None,
     }
 }
 
@@ -172,6 +173,7 @@ fn any_policy(multiplier: impl Strategy<Value = f64>) -> impl Strategy<Value = P
                 max_delay,
                 multiplier,
                 jitter,
+                budget: None,
             },
         )
 }

@@ -1,8 +1,11 @@
 //! `#[retry]`: what its arguments mean and the code of its pipeline stage.
 //!
-//! The stage is an inline loop over a `RetrySite` static: attempt 1 costs nothing but the call,
+//! The stage is an inline loop over a `RetrySite` static: attempt 1 costs the call and one
+//! per-thread counter store (the first attempts a retry budget is measured against);
 //! the policy is looked up (at call time, so tests can swap it) only after a failure. Each attempt
-//! runs the inner stages afresh with clones of the arguments.
+//! runs the inner stages afresh with clones of the arguments. `retry_after` hands the error's own
+//! hint to the site's wait; `deadline` runs each attempt within what is left of the call's span
+//! and turns an attempt cut short into `E::from(Error::Timeout)`, at the user's error type.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -23,6 +26,8 @@ pub(crate) struct Retry {
     multiplier: Option<(f64, Span)>,
     jitter: Option<LitBool>,
     retry_if: Option<Path>,
+    retry_after: Option<Path>,
+    deadline: Option<DurationArg>,
     krate: Option<Path>,
 }
 
@@ -61,6 +66,16 @@ const ARGS: &[Spec<Retry>] = &[
     Spec::value("retry_if", |a, key, input, errors| {
         let v = args::path(input, key, "is_transient")?;
         args::set_once(&mut a.retry_if, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::value("retry_after", |a, key, input, errors| {
+        let v = args::path(input, key, "retry_hint")?;
+        args::set_once(&mut a.retry_after, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::value("deadline", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.deadline, key, v, errors);
         Ok(())
     }),
     args::crate_arg(),
@@ -109,7 +124,7 @@ impl Stage for Retry {
 
     /// The `RetrySite` static: the policy name, with the explicit fields as const overrides.
     fn statics(&self, gen: &Gen<'_>, site: &Ident) -> TokenStream {
-        self.site(gen.private, site)
+        self.site(gen.private, site, gen.default_name)
     }
 
     /// An inline loop: each attempt copies the arguments and runs the inner stages afresh.
@@ -182,6 +197,47 @@ impl Stage for Retry {
         } else {
             attempt
         };
+        // `retry_after`: the error's own hint of when to try again.
+        let wait = match &self.retry_after {
+            None => quote!(#st.retry().await),
+            Some(path) => {
+                // Spanned at the path, so a hint of the wrong type is reported there.
+                let hint = if wrapped {
+                    let inner = hyg("__cachex_inner");
+                    let call = quote_spanned!(path.span()=> (#path)(#inner));
+                    quote! {
+                        match &#e {
+                            #p::CallError::Inner(#inner) => #call,
+                            #p::CallError::Rejected(_) => ::core::option::Option::None,
+                        }
+                    }
+                } else {
+                    quote_spanned!(path.span()=> (#path)(&#e))
+                };
+                quote!(#st.retry_hinted(#hint).await)
+            }
+        };
+        // `deadline`: each attempt runs within what is left of it; one cut short ends the call
+        // with a timeout, converted to `E` at the user's error type.
+        let attempt = if self.deadline.is_some() {
+            let timed_out = if wrapped {
+                quote!(::core::result::Result::Err(#p::CallError::Rejected(#st.timeout())))
+            } else {
+                let (e_at_type, from) = gen.error_into_e();
+                quote! {{
+                    let #e_at_type = #st.timeout();
+                    ::core::result::Result::Err(#from)
+                }}
+            };
+            quote! {
+                match #st.attempt(async { #attempt }).await {
+                    ::core::option::Option::Some(#r) => #r,
+                    ::core::option::Option::None => break #timed_out,
+                }
+            }
+        } else {
+            attempt
+        };
         let code = quote! {{
             let mut #st = #site.begin();
             loop {
@@ -190,7 +246,7 @@ impl Stage for Retry {
                 match #r {
                     ::core::result::Result::Ok(#v) => break ::core::result::Result::Ok(#v),
                     ::core::result::Result::Err(#e) => {
-                        if #should_retry && #st.retry().await {
+                        if #should_retry && #wait {
                             continue;
                         }
                         break ::core::result::Result::Err(#e);
@@ -203,7 +259,7 @@ impl Stage for Retry {
 }
 
 impl Retry {
-    fn site(&self, private: &TokenStream, site: &Ident) -> TokenStream {
+    fn site(&self, private: &TokenStream, site: &Ident, name: &TokenStream) -> TokenStream {
         let policy = match &self.policy {
             Some(lit) => quote!(#lit),
             None => quote!("default"),
@@ -227,6 +283,10 @@ impl Retry {
         }
         if let Some(j) = &self.jitter {
             overrides.push(quote!(.jitter(#j)));
+        }
+        if let Some(d) = &self.deadline {
+            let d = d.tokens(private);
+            overrides.push(quote!(.deadline(#d, #name)));
         }
         quote! {
             static #site: #private::RetrySite = #private::RetrySite::new(#policy) #(#overrides)*;

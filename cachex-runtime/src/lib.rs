@@ -43,7 +43,7 @@ pub use observe::{
     CacheStatsSnapshot, Event, PolicySnapshot, Snapshot, StoreSnapshot,
 };
 pub use registry::{registry, Registry};
-pub use retry::{Policy, RetryStats};
+pub use retry::{Budget, Policy, RetryOptions, RetryStats};
 pub use store::{is_under_prefix, BoxFuture, MemoryStore, Store};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

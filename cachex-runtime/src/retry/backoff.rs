@@ -53,14 +53,35 @@ impl Backoff {
     /// assert_eq!(b.next_delay(), None);
     /// ```
     pub fn next_delay(&mut self) -> Option<Duration> {
+        let d = self.propose(None)?;
+        self.commit(d);
+        Some(d)
+    }
+
+    /// The delay before the next attempt, without counting it: `None` when the attempts are
+    /// used up or when the server's `hint` (a `Retry-After`) exceeds `max_delay`. A hint is
+    /// taken exactly, without jitter; zero means at once.
+    pub(crate) fn propose(&self, hint: Option<Duration>) -> Option<Duration> {
         if self.attempts >= self.policy.max_attempts {
             return None;
         }
-        let d = self.policy.jittered_delay_for(self.attempts);
-        // Below `max_attempts` (checked above), so no overflow; saturating all the same.
+        match hint {
+            Some(h) if h > self.policy.max_delay => None,
+            Some(h) => Some(h),
+            None => Some(self.policy.jittered_delay_for(self.attempts)),
+        }
+    }
+
+    /// Counts the next attempt as made after sleeping `d`.
+    pub(crate) fn commit(&mut self, d: Duration) {
+        // Below `max_attempts` (checked by `propose`), so no overflow; saturating all the same.
         self.attempts = self.attempts.saturating_add(1);
         self.total_delay = self.total_delay.saturating_add(d);
-        Some(d)
+    }
+
+    /// The policy this schedule follows (in its nearest valid form).
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Attempts made so far, the current one included.

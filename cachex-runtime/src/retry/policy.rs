@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::Budget;
 use crate::Error;
 
 /// How often and how patiently to retry.
@@ -48,6 +49,9 @@ pub struct Policy {
     /// Draw each delay at random from its upper half (`[d / 2, d]`, never above `d`), so that
     /// many clients retrying together spread out.
     pub jitter: bool,
+    /// A cap on retries relative to first attempts over the last 10 s (see [`Budget`]);
+    /// `None`, the default and every preset, retries without one.
+    pub budget: Option<Budget>,
 }
 
 impl Policy {
@@ -63,6 +67,7 @@ impl Policy {
         max_delay: Duration::from_secs(5),
         multiplier: 2.0,
         jitter: true,
+        budget: None,
     };
 
     /// Few, slow retries: 2 attempts, 500 ms, up to 2 s, ×2, jitter.
@@ -78,6 +83,7 @@ impl Policy {
             max_delay: Duration::from_secs(2),
             multiplier: 2.0,
             jitter: true,
+            budget: None,
         }
     }
 
@@ -94,6 +100,7 @@ impl Policy {
             max_delay: Duration::from_secs(10),
             multiplier: 1.5,
             jitter: true,
+            budget: None,
         }
     }
 
@@ -143,8 +150,8 @@ impl Policy {
         }
     }
 
-    /// Checks the policy: at least one attempt, a finite multiplier of at least 1.0, and
-    /// `initial_delay <= max_delay`.
+    /// Checks the policy: at least one attempt, a finite multiplier of at least 1.0,
+    /// `initial_delay <= max_delay`, and a budget ratio that is a finite number of at least 0.0.
     ///
     /// An `initial_delay` above `max_delay` is refused as a likely mistake (the two were probably
     /// swapped), although it has a meaning: every delay is then `max_delay`, which is what
@@ -173,6 +180,14 @@ impl Policy {
                 "retry multiplier must be a finite number of at least 1.0, got {}",
                 self.multiplier
             )));
+        }
+        if let Some(b) = self.budget {
+            if !b.ratio.is_finite() || b.ratio < 0.0 {
+                return Err(Error::invalid(format!(
+                    "retry budget ratio must be a finite number of at least 0.0, got {}",
+                    b.ratio
+                )));
+            }
         }
         if self.initial_delay > self.max_delay {
             return Err(Error::invalid(format!(

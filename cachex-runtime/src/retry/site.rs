@@ -2,9 +2,17 @@
 //! policy name plus the attribute's overrides) and the per-call [`RetryState`]. Reached by
 //! generated code through `__private`; not a stable API.
 
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::{Backoff, Policy};
+use tokio::time::Instant;
+
+use super::budget::{self, BudgetState};
+use super::deadline::{self, Run};
+use super::Policy;
+use crate::Error;
 
 /// A `#[retry]` function's policy: a registry policy name plus explicit overrides, resolved at
 /// call time on the first failure (a call that succeeds at once never looks it up).
@@ -16,6 +24,10 @@ pub struct RetrySite {
     max_delay: Option<Duration>,
     multiplier: Option<f64>,
     jitter: Option<bool>,
+    /// `deadline = ".."` and the name its timeout reports.
+    deadline: Option<(Duration, &'static str)>,
+    /// The budget state of the policy name, found on the first call.
+    budget: OnceLock<Arc<BudgetState>>,
 }
 
 impl RetrySite {
@@ -28,6 +40,8 @@ impl RetrySite {
             max_delay: None,
             multiplier: None,
             jitter: None,
+            deadline: None,
+            budget: OnceLock::new(),
         }
     }
     /// Overrides `max_attempts`.
@@ -53,6 +67,11 @@ impl RetrySite {
     /// Overrides `jitter`.
     pub const fn jitter(mut self, j: bool) -> Self {
         self.jitter = Some(j);
+        self
+    }
+    /// Bounds the whole call by `after`; a timeout reports `name`.
+    pub const fn deadline(mut self, after: Duration, name: &'static str) -> Self {
+        self.deadline = Some((after, name));
         self
     }
 
@@ -88,12 +107,18 @@ impl RetrySite {
         p
     }
 
-    /// Starts one call's retry loop. Costs nothing until the first failure.
+    /// Starts one call's retry loop: counts a first attempt against the policy's budget (a
+    /// per-thread store), and reads the clock only when the site has a deadline.
     #[inline]
     pub fn begin(&'static self) -> RetryState {
+        let budget: &'static BudgetState =
+            self.budget.get_or_init(|| budget::for_name(self.policy));
+        budget.first_attempt();
         RetryState {
             site: self,
-            backoff: None,
+            budget,
+            deadline: self.deadline.and_then(|(d, _)| deadline::deadline_in(d)),
+            run: None,
         }
     }
 }
@@ -102,17 +127,40 @@ impl RetrySite {
 #[derive(Debug)]
 pub struct RetryState {
     site: &'static RetrySite,
-    backoff: Option<Backoff>,
+    budget: &'static BudgetState,
+    deadline: Option<Instant>,
+    run: Option<Run<'static>>,
 }
 
 impl RetryState {
     /// After a failed attempt that may be retried: sleeps the backoff and returns `true`, or
-    /// returns `false` when the attempts are used up.
+    /// returns `false` when the attempts are used up (or the budget, or the deadline).
     pub async fn retry(&mut self) -> bool {
-        let site = self.site;
-        self.backoff
-            .get_or_insert_with(|| Backoff::new(site.policy()))
-            .wait()
+        self.retry_hinted(None).await
+    }
+
+    /// Like [`retry`](Self::retry), the next delay being exactly `hint` when the error gave
+    /// one (`retry_after`); a hint above `max_delay` returns `false` at once.
+    pub async fn retry_hinted(&mut self, hint: Option<Duration>) -> bool {
+        let (site, budget, at) = (self.site, self.budget, self.deadline);
+        self.run
+            .get_or_insert_with(|| Run::new(site.policy(), Some(budget), at))
+            .wait(hint)
             .await
+    }
+
+    /// Runs one attempt within the deadline: `None` when the deadline passed first (the
+    /// attempt is dropped).
+    pub async fn attempt<F: Future>(&self, attempt: F) -> Option<F::Output> {
+        deadline::bounded(self.deadline, attempt).await
+    }
+
+    /// The error of a call cut short by its deadline.
+    pub fn timeout(&self) -> Error {
+        let (after, name) = self.site.deadline.unwrap_or((Duration::ZERO, "retry"));
+        Error::Timeout {
+            name: Cow::Borrowed(name),
+            after,
+        }
     }
 }

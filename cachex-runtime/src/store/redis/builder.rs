@@ -296,6 +296,7 @@ impl RedisStoreBuilder {
             max_delay: self.retry_delay.max(Policy::default().max_delay),
             multiplier: 2.0,
             jitter: true,
+            budget: None,
         };
         let key_prefix = if self.prefix.is_empty() {
             String::new()
