@@ -123,6 +123,8 @@ async fn run_case(threshold: u32, timeout_ms: u64, half_open_max: u32, ops: Vec<
             timeout: Duration::from_millis(timeout_ms),
             half_open_max,
             call_timeout: Some(Duration::from_millis(CALL_TIMEOUT_MS)),
+            rate: None,
+            max_timeout: None,
         },
     );
     let mut m = Model {
@@ -257,6 +259,8 @@ async fn run_state_predicts_admission(
             timeout: Duration::from_millis(timeout_ms),
             half_open_max,
             call_timeout: Some(Duration::from_millis(CALL_TIMEOUT_MS)),
+            rate: None,
+            max_timeout: None,
         },
     );
     for (i, op) in ops.iter().enumerate() {

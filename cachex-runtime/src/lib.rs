@@ -16,7 +16,7 @@ mod sync;
 #[doc(hidden)]
 pub mod __private;
 
-pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, State};
+pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, Permit, RateWindow, State, Window};
 pub use cache::{Cache, CacheStats};
 pub use error::{CallError, Error};
 pub use registry::{registry, Registry};

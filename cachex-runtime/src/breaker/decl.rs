@@ -90,5 +90,5 @@ pub async fn breaker_run<T, E, Fut>(breaker: &CircuitBreaker, fut: Fut) -> Resul
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    breaker.call_future(fut).await
+    breaker.call_future(fut, |_: &E| true).await
 }
