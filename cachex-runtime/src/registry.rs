@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
+use crate::breaker::keyed::KeyedGroup;
 use crate::cache::names;
 use crate::store::named;
 use crate::sync::RwLock;
@@ -39,6 +40,8 @@ pub fn registry() -> &'static Registry {
 /// ```
 pub struct Registry {
     breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
+    /// Keyed declarations (`key = ..`) by name: their breakers are `"<name>/<key>"`.
+    keyed: RwLock<HashMap<String, Arc<KeyedGroup>>>,
     policies: RwLock<HashMap<String, Policy>>,
 }
 
@@ -55,7 +58,14 @@ impl Registry {
             &crate::breaker::decl::BREAKERS;
         crate::decl_names::report_collisions(declared, "breaker", "circuit_breaker");
         crate::decl_names::report_collisions(&crate::cache::decl::CACHES, "cache", "cached");
-        for decl in declared {
+        let mut keyed = HashMap::new();
+        for decl in declared.iter().filter(|d| d.keyed) {
+            let name = decl.registry_name();
+            keyed
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(KeyedGroup::new(&name, decl.config)));
+        }
+        for decl in declared.iter().filter(|d| !d.keyed) {
             // A name kept apart from a colliding default ("<name>#2") lives as long as the
             // declared ones: leaked once, so rejections borrow it.
             let name: Cow<'static, str> = match decl.registry_name() {
@@ -87,6 +97,7 @@ impl Registry {
         ]);
         Registry {
             breakers: RwLock::new(breakers),
+            keyed: RwLock::new(keyed),
             policies: RwLock::new(policies),
         }
     }
@@ -103,6 +114,9 @@ impl Registry {
     pub fn breaker(&self, name: &str) -> Arc<CircuitBreaker> {
         if let Some(b) = self.breakers.read().get(name) {
             return Arc::clone(b);
+        }
+        if let Some(b) = self.keyed_breaker(name) {
+            return b;
         }
         Arc::clone(
             self.breakers
@@ -130,8 +144,46 @@ impl Registry {
     /// ```
     pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
         let mut all: Vec<_> = self.breakers.read().values().cloned().collect();
+        for group in self.keyed.read().values() {
+            all.extend(group.breakers());
+        }
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
+    }
+
+    /// `"<name>/<key>"` of a keyed declaration `name`: its breaker for `key` (made with the
+    /// declaration's configuration if the key has none yet).
+    fn keyed_breaker(&self, full: &str) -> Option<Arc<CircuitBreaker>> {
+        let groups = self.keyed.read();
+        if groups.is_empty() {
+            return None;
+        }
+        // The declared name may itself hold '/': try every split, longest name first.
+        for (i, _) in full.rmatch_indices('/') {
+            let (Some(name), Some(key)) = (full.get(..i), full.get(i.saturating_add(1)..)) else {
+                continue;
+            };
+            if let Some(group) = groups.get(name) {
+                let mut bounded = String::new();
+                crate::breaker::keyed::bounded_key(key, &mut bounded);
+                return Some(group.get_bounded(&bounded));
+            }
+        }
+        None
+    }
+
+    /// The group of keyed breakers declared as `name` (made with `config`, or the default,
+    /// when no declaration was found at start-up).
+    pub(crate) fn keyed_group(&self, name: &str, config: Option<BreakerConfig>) -> Arc<KeyedGroup> {
+        if let Some(g) = self.keyed.read().get(name) {
+            return Arc::clone(g);
+        }
+        Arc::clone(
+            self.keyed
+                .write()
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(KeyedGroup::new(name, config.unwrap_or_default()))),
+        )
     }
 
     /// Sets the configuration of the breaker `name`: in place if it exists (its state and totals

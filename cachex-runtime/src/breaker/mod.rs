@@ -37,6 +37,7 @@ use crate::{CallError, Error};
 
 mod config;
 pub(crate) mod decl;
+pub(crate) mod keyed;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod permit;
