@@ -192,7 +192,7 @@ struct Buckets {
 impl Buckets {
     fn new(span: Duration) -> Self {
         let span_ns = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
-        let width_ns = (span_ns / u64::from(BUCKETS)).max(1);
+        let width_ns = span_ns.checked_div(u64::from(BUCKETS)).unwrap_or(0).max(1);
         let buckets: Box<[Bucket]> = (0..BUCKETS)
             .map(|_| Bucket {
                 epoch: AtomicU64::new(u64::MAX),
@@ -203,8 +203,8 @@ impl Buckets {
     }
 
     fn record(&self, v: u8, now_ns: u64) -> Totals {
-        let epoch = now_ns / self.width_ns;
-        let idx = usize::try_from(epoch % u64::from(BUCKETS)).unwrap_or(0);
+        let epoch = now_ns.checked_div(self.width_ns).unwrap_or(0);
+        let idx = usize::try_from(epoch.checked_rem(u64::from(BUCKETS)).unwrap_or(0)).unwrap_or(0);
         if let Some(b) = self.buckets.get(idx) {
             let seen = b.epoch.load(Acquire);
             if seen != epoch
