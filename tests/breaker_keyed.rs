@@ -107,6 +107,21 @@ async fn one_breaker_per_key_named_after_it_in_the_registry() {
     registry().breaker("search/us").force_open();
     assert!(matches!(search("us", false).await, Err(AppError::Cachex(e)) if e.is_circuit_open()));
     assert_eq!(registry().breaker("search/us").config().threshold, 1);
+    // Configuring it by name changes the function's breaker for that key.
+    registry().configure_breaker(
+        "search/eu",
+        cachex_runtime::BreakerConfig {
+            threshold: 9,
+            ..Default::default()
+        },
+    );
+    let b = registry().breaker("search/eu");
+    assert_eq!(b.config().threshold, 9);
+    b.reset();
+    for _ in 0..8 {
+        let _ = search("eu", true).await;
+    }
+    assert_eq!(b.state(), State::Closed, "8 failures, threshold 9");
 }
 
 #[circuit_breaker(name = "bounded", threshold = 1, timeout = "1h", key = n)]

@@ -197,6 +197,11 @@ impl Registry {
     /// assert_eq!(registry().breaker("ledger").config(), BreakerConfig::conservative());
     /// ```
     pub fn configure_breaker(&self, name: &str, config: BreakerConfig) {
+        if !self.breakers.read().contains_key(name) {
+            if let Some(keyed) = self.keyed_breaker(name) {
+                return keyed.set_config(config);
+            }
+        }
         let mut map = self.breakers.write();
         match map.get(name) {
             Some(b) => b.set_config(config),
