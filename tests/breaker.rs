@@ -15,6 +15,8 @@ fn cfg(threshold: u32, timeout_s: u64, half_open_max: u32) -> BreakerConfig {
         timeout: Duration::from_secs(timeout_s),
         half_open_max,
         call_timeout: None,
+        rate: None,
+        max_timeout: None,
     }
 }
 

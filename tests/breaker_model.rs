@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cachex_runtime::{BreakerConfig, CallError, CircuitBreaker, Error, State};
+use cachex_runtime::{BreakerConfig, CallError, CircuitBreaker, Error, RateWindow, State, Window};
 use proptest::prelude::*;
 
 const CALL_TIMEOUT_MS: u64 = 10;
@@ -123,6 +123,8 @@ async fn run_case(threshold: u32, timeout_ms: u64, half_open_max: u32, ops: Vec<
             timeout: Duration::from_millis(timeout_ms),
             half_open_max,
             call_timeout: Some(Duration::from_millis(CALL_TIMEOUT_MS)),
+            rate: None,
+            max_timeout: None,
         },
     );
     let mut m = Model {
@@ -257,6 +259,8 @@ async fn run_state_predicts_admission(
             timeout: Duration::from_millis(timeout_ms),
             half_open_max,
             call_timeout: Some(Duration::from_millis(CALL_TIMEOUT_MS)),
+            rate: None,
+            max_timeout: None,
         },
     );
     for (i, op) in ops.iter().enumerate() {
@@ -320,5 +324,166 @@ proptest! {
             .build()
             .unwrap();
         rt.block_on(run_state_predicts_admission(threshold, timeout_ms, half_open_max, ops));
+    }
+}
+
+/// One step of the rate-window model: a call (failed or not, slow or not) or time passing.
+#[derive(Debug, Clone)]
+enum RateOp {
+    Call { failed: bool, slow: bool },
+    Advance(u64),
+}
+
+fn rate_op() -> impl Strategy<Value = RateOp> {
+    prop_oneof![
+        8 => (any::<bool>(), prop::bool::weighted(0.3))
+            .prop_map(|(failed, slow)| RateOp::Call { failed, slow }),
+        1 => (0u64..1_500).prop_map(RateOp::Advance),
+    ]
+}
+
+const SLOW_CALL_MS: u64 = 100;
+const RATE_TIMEOUT_MS: u64 = 1_000;
+
+/// The reference of a rate-based breaker over a count window, written from the contract: the
+/// last `n` CLOSED outcomes; once at least `minimum` are in, OPEN when the failure or slow
+/// percentage reaches its (non-zero) threshold; then OPEN for the timeout, one trial call in
+/// HALF_OPEN (a success closes with an empty window, a failure re-opens).
+struct RateModel {
+    n: usize,
+    minimum: usize,
+    failure_rate: usize,
+    slow_rate: usize,
+    now_ms: u64,
+    state: State,
+    open_until: u64,
+    window: std::collections::VecDeque<(bool, bool)>,
+}
+
+impl RateModel {
+    fn effective(&self) -> State {
+        match self.state {
+            State::Open if self.now_ms >= self.open_until => State::HalfOpen,
+            s => s,
+        }
+    }
+
+    fn open(&mut self) {
+        self.state = State::Open;
+        self.open_until = self.now_ms + RATE_TIMEOUT_MS;
+        self.window.clear();
+    }
+
+    /// Returns whether the call is rejected.
+    fn call(&mut self, failed: bool, slow: bool) -> bool {
+        match self.effective() {
+            State::Open => true,
+            State::HalfOpen => {
+                self.now_ms += if slow { 2 * SLOW_CALL_MS } else { 0 };
+                if failed {
+                    self.open();
+                } else {
+                    self.state = State::Closed;
+                }
+                false
+            }
+            State::Closed => {
+                self.now_ms += if slow { 2 * SLOW_CALL_MS } else { 0 };
+                self.window.push_back((failed, slow));
+                if self.window.len() > self.n {
+                    self.window.pop_front();
+                }
+                let len = self.window.len();
+                let failures = self.window.iter().filter(|(f, _)| *f).count();
+                let slows = self.window.iter().filter(|(_, s)| *s).count();
+                let reaches = |k: usize, pct: usize| pct != 0 && k * 100 >= pct * len;
+                if len >= self.minimum
+                    && (reaches(failures, self.failure_rate) || reaches(slows, self.slow_rate))
+                {
+                    self.open();
+                }
+                false
+            }
+        }
+    }
+}
+
+async fn run_rate_case(n: u32, minimum: u32, failure_rate: u32, slow_rate: u32, ops: Vec<RateOp>) {
+    let b = CircuitBreaker::new(
+        "rate-model",
+        BreakerConfig {
+            timeout: Duration::from_millis(RATE_TIMEOUT_MS),
+            half_open_max: 1,
+            rate: Some(RateWindow {
+                window: Window::Calls(n),
+                minimum_calls: minimum,
+                failure_rate,
+                slow_call: Some(Duration::from_millis(SLOW_CALL_MS)),
+                slow_call_rate: slow_rate,
+            }),
+            ..BreakerConfig::default()
+        },
+    );
+    let mut m = RateModel {
+        n: n as usize,
+        minimum: minimum as usize,
+        failure_rate: failure_rate as usize,
+        slow_rate: slow_rate as usize,
+        now_ms: 0,
+        state: State::Closed,
+        open_until: 0,
+        window: Default::default(),
+    };
+    for (i, op) in ops.iter().enumerate() {
+        match *op {
+            RateOp::Advance(ms) => {
+                tokio::time::advance(Duration::from_millis(ms)).await;
+                m.now_ms += ms;
+            }
+            RateOp::Call { failed, slow } => {
+                let expect_rejected = m.call(failed, slow);
+                let r: Result<(), CallError<&str>> = b
+                    .call(|| async move {
+                        if slow {
+                            tokio::time::sleep(Duration::from_millis(2 * SLOW_CALL_MS)).await;
+                        }
+                        if failed {
+                            Err("down")
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .await;
+                let rejected = matches!(r, Err(CallError::Rejected(_)));
+                assert_eq!(rejected, expect_rejected, "step {i}: {op:?} in {ops:?}");
+            }
+        }
+        assert_eq!(
+            b.state(),
+            m.effective(),
+            "after step {i}: {op:?} in {ops:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+    /// Count windows against the reference model: the last n calls, minimum calls, failure and
+    /// slow-call rates that open when they reach their thresholds, and the half-open cycle.
+    #[test]
+    fn a_rate_breaker_agrees_with_the_count_window_model(
+        n in 1u32..12,
+        minimum in 1u32..14,
+        failure_rate in 0u32..=100,
+        slow_rate in 0u32..=100,
+        ops in prop::collection::vec(rate_op(), 1..60),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(run_rate_case(n, minimum, failure_rate, slow_rate, ops));
     }
 }

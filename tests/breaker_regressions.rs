@@ -15,6 +15,8 @@ fn cfg(threshold: u32, timeout: Duration, half_open_max: u32) -> BreakerConfig {
         timeout,
         half_open_max,
         call_timeout: None,
+        rate: None,
+        max_timeout: None,
     }
 }
 

@@ -45,6 +45,8 @@ fn storm(cancel_only: bool) {
                 timeout: Duration::ZERO,
                 half_open_max: MAX,
                 call_timeout: None,
+                rate: None,
+                max_timeout: None,
             },
         ));
         let _ = b.call(|| async { Err::<(), _>(()) }).await;

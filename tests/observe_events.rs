@@ -17,6 +17,7 @@ fn cfg() -> BreakerConfig {
         timeout: Duration::from_secs(10),
         half_open_max: 1,
         call_timeout: None,
+        ..BreakerConfig::default()
     }
 }
 

@@ -17,6 +17,7 @@ static DECLARED: BreakerDecl = BreakerDecl {
         ..BreakerConfig::conservative()
     },
     defaulted: false,
+    keyed: false,
 };
 
 #[test]

@@ -6,9 +6,10 @@
 //! registry knows it before the function is first called.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::parse::ParseStream;
-use syn::{Ident, LitStr, Path};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, LitInt, LitStr, Path};
 
 use crate::args::{self, DurationArg, Errors, Spec};
 use crate::expand::{hyg, Code, Gen, Stage, StageArgs};
@@ -23,7 +24,40 @@ pub(crate) struct Breaker {
     half_open_max: Option<(u32, Span)>,
     call_timeout: Option<DurationArg>,
     preset: Option<(String, Span)>,
+    failure_rate: Option<(u32, Span)>,
+    window: Option<(WindowArg, Span)>,
+    minimum_calls: Option<(u32, Span)>,
+    slow_call: Option<DurationArg>,
+    slow_call_rate: Option<(u32, Span)>,
+    max_timeout: Option<DurationArg>,
+    failure_if: Option<Path>,
+    key: Option<Expr>,
     krate: Option<Path>,
+}
+
+/// `window = <calls>` or `window = "<duration>"`.
+enum WindowArg {
+    Calls(u32),
+    Time(DurationArg),
+}
+
+/// A whole percentage in `1..=100`: `failure_rate = 50`.
+fn percent(
+    input: ParseStream<'_>,
+    key: &args::Key,
+    errors: &mut Errors,
+) -> syn::Result<Option<(u32, Span)>> {
+    let v = args::positive_int::<u32>(input, key, "u32", errors)?;
+    match v {
+        Some((n, span)) if n > 100 => {
+            errors.push(syn::Error::new(
+                span,
+                format!("`{}` is a percentage: 1..=100", key.name()),
+            ));
+            Ok(None)
+        }
+        v => Ok(v),
+    }
 }
 
 /// The arguments of `#[circuit_breaker]`, in the order the docs list them.
@@ -58,6 +92,58 @@ const ARGS: &[Spec<Breaker>] = &[
         args::set_once(&mut a.preset, key, v, errors);
         Ok(())
     }),
+    Spec::value("failure_rate", |a, key, input, errors| {
+        let v = percent(input, key, errors)?;
+        args::set_once(&mut a.failure_rate, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("window", |a, key, input, errors| {
+        let v = if input.peek(LitInt) {
+            args::positive_int::<u32>(input, key, "u32", errors)?
+                .map(|(n, span)| (WindowArg::Calls(n), span))
+        } else if input.peek(LitStr) {
+            args::duration(input, key, false, errors)?.map(|d| {
+                let span = d.span;
+                (WindowArg::Time(d), span)
+            })
+        } else {
+            return Err(input.error(
+                "`window` expects a number of calls or a duration, e.g. `window = 100` or `window = \"60s\"`",
+            ));
+        };
+        args::set_once(&mut a.window, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("minimum_calls", |a, key, input, errors| {
+        let v = args::positive_int(input, key, "u32", errors)?;
+        args::set_once(&mut a.minimum_calls, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("slow_call", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.slow_call, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("slow_call_rate", |a, key, input, errors| {
+        let v = percent(input, key, errors)?;
+        args::set_once(&mut a.slow_call_rate, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("max_timeout", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.max_timeout, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("failure_if", |a, key, input, errors| {
+        let v = args::path(input, key, "counts_as_failure")?;
+        args::set_once(&mut a.failure_if, key, Some(v), errors);
+        Ok(())
+    }),
+    Spec::value("key", |a, key, input, errors| {
+        let v: Expr = input.parse()?;
+        args::set_once(&mut a.key, key, Some(v), errors);
+        Ok(())
+    }),
     args::crate_arg(),
 ];
 
@@ -73,6 +159,7 @@ impl StageArgs for Breaker {
     fn parse(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Self> {
         let mut args = Breaker::default();
         args::parse_list(input, Self::MACRO, ARGS, &mut args, errors)?;
+        args.check(errors);
         Ok(args)
     }
 }
@@ -103,14 +190,17 @@ impl Stage for Breaker {
             None => (gen.default_name.clone(), true),
         };
         let config = self.config(private);
+        let keyed = self.key.is_some();
         let decl = quote::format_ident!("{}_DECL", site);
         quote! {
             #[#private::linkme::distributed_slice(#private::BREAKERS)]
             #[linkme(crate = #private::linkme)]
+            #[allow(clippy::needless_update)]
             static #decl: #private::BreakerDecl = #private::BreakerDecl {
                 name: #name,
                 config: #config,
                 defaulted: #defaulted,
+                keyed: #keyed,
             };
             static #site: #private::BreakerSite = #private::BreakerSite::declared(&#decl);
         }
@@ -128,7 +218,40 @@ impl Stage for Breaker {
     ) -> (Code, bool) {
         let p = gen.private;
         let fut = inner.future(&gen.capture(in_retry));
-        let call = quote!(#p::breaker_run(#site.breaker(), #fut).await);
+        let b = hyg("__cachex_breaker");
+        let run = match &self.failure_if {
+            None => quote!(#p::breaker_run(#b, #fut).await),
+            Some(path) => {
+                let e = hyg("__cachex_e");
+                // Steers a mismatched signature to the user's path.
+                let classify = quote_spanned!(path.span()=> |#e: &_| -> bool { #path(#e) });
+                let classify = if wrapped {
+                    // The inner stage already yields `CallError<E>`: a rejection always counts.
+                    quote!(|#e: &#p::CallError<_>| match #e {
+                        #p::CallError::Inner(#e) => (#classify)(#e),
+                        _ => true,
+                    })
+                } else {
+                    classify
+                };
+                quote!(#p::breaker_run_with(#b, #fut, #classify).await)
+            }
+        };
+        let call = match &self.key {
+            None => quote!({
+                let #b = #site.breaker();
+                #run
+            }),
+            Some(key) => {
+                let k = hyg("__cachex_bkey");
+                let key = quote_spanned!(key.span()=> &(#key));
+                quote!({
+                    let #k = #site.keyed(#key);
+                    let #b: &#p::CircuitBreaker = &#k;
+                    #run
+                })
+            }
+        };
         let call = if wrapped { flatten(p, call) } else { call };
         (Code::InPlace(call), true)
     }
@@ -178,10 +301,108 @@ impl Breaker {
             let d = d.tokens(private);
             fields.push(quote!(call_timeout: ::core::option::Option::Some(#d)));
         }
+        if let Some(rate) = self.rate_tokens(private) {
+            fields.push(quote!(rate: ::core::option::Option::Some(#rate)));
+        }
+        if let Some(d) = &self.max_timeout {
+            let d = d.tokens(private);
+            fields.push(quote!(max_timeout: ::core::option::Option::Some(#d)));
+        }
         if fields.is_empty() {
             base
         } else {
             quote!(#private::BreakerConfig { #(#fields,)* ..#base })
         }
+    }
+}
+
+impl Breaker {
+    /// Whether any rate argument was given (the breaker then opens on rates, not a streak).
+    fn rated(&self) -> bool {
+        self.failure_rate.is_some()
+            || self.window.is_some()
+            || self.minimum_calls.is_some()
+            || self.slow_call.is_some()
+            || self.slow_call_rate.is_some()
+    }
+
+    /// Combinations that cannot mean what they say.
+    fn check(&self, errors: &mut Errors) {
+        if let (Some((_, span)), true) = (self.threshold, self.rated()) {
+            errors.push(syn::Error::new(
+                span,
+                "`threshold` counts consecutive failures and `failure_rate` (with `window`, `minimum_calls`, `slow_call`, `slow_call_rate`) replaces it: give one or the other",
+            ));
+        }
+        if let (Some((_, span)), None) = (self.slow_call_rate, &self.slow_call) {
+            errors.push(syn::Error::new(
+                span,
+                "`slow_call_rate` needs `slow_call = \"<duration>\"`: which calls are slow",
+            ));
+        }
+        if let (Some((WindowArg::Calls(n), _)), Some((m, span))) =
+            (&self.window, self.minimum_calls)
+        {
+            if m > *n {
+                errors.push(syn::Error::new(
+                    span,
+                    format!("`minimum_calls` ({m}) is larger than the window ({n} calls): the breaker could never open"),
+                ));
+            }
+        }
+        if let (Some(max), Some(t)) = (&self.max_timeout, &self.timeout) {
+            if max.value < t.value {
+                errors.push(syn::Error::new(
+                    max.span,
+                    "`max_timeout` must not be shorter than `timeout`: open periods only grow",
+                ));
+            }
+        }
+    }
+
+    /// The `RateWindow` of the rate arguments, over `RateWindow::DEFAULT`.
+    fn rate_tokens(&self, private: &TokenStream) -> Option<TokenStream> {
+        if !self.rated() {
+            return None;
+        }
+        let mut fields = Vec::new();
+        match &self.window {
+            Some((WindowArg::Calls(n), _)) => {
+                let n = proc_macro2::Literal::u32_suffixed(*n);
+                fields.push(quote!(window: #private::Window::Calls(#n)));
+            }
+            Some((WindowArg::Time(d), _)) => {
+                let d = d.tokens(private);
+                fields.push(quote!(window: #private::Window::Time(#d)));
+            }
+            None => {}
+        }
+        // Without `minimum_calls`, a count window is judged once it is full (resilience4j);
+        // a time window from the default 100 calls.
+        let minimum = match (self.minimum_calls, &self.window) {
+            (Some((m, _)), _) => Some(m),
+            (None, Some((WindowArg::Calls(n), _))) => Some((*n).min(100)),
+            _ => None,
+        };
+        if let Some(m) = minimum {
+            let m = proc_macro2::Literal::u32_suffixed(m);
+            fields.push(quote!(minimum_calls: #m));
+        }
+        if let Some((n, _)) = self.failure_rate {
+            let n = proc_macro2::Literal::u32_suffixed(n);
+            fields.push(quote!(failure_rate: #n));
+        } else if self.slow_call_rate.is_some() {
+            // Only slowness was asked for.
+            fields.push(quote!(failure_rate: 0u32));
+        }
+        if let Some(d) = &self.slow_call {
+            let d = d.tokens(private);
+            fields.push(quote!(slow_call: ::core::option::Option::Some(#d)));
+        }
+        if let Some((n, _)) = self.slow_call_rate {
+            let n = proc_macro2::Literal::u32_suffixed(n);
+            fields.push(quote!(slow_call_rate: #n));
+        }
+        Some(quote!(#private::RateWindow { #(#fields,)* ..#private::RateWindow::DEFAULT }))
     }
 }

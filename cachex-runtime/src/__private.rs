@@ -4,8 +4,8 @@
 pub use core::time::Duration;
 pub use linkme;
 
-pub use crate::breaker::decl::{breaker_run, BreakerDecl, BreakerSite, BREAKERS};
+pub use crate::breaker::decl::{breaker_run, breaker_run_with, BreakerDecl, BreakerSite, BREAKERS};
 pub use crate::cache::decl::{CacheDecl, CACHES};
 pub use crate::cache::site::*;
 pub use crate::retry::site::{RetrySite, RetryState};
-pub use crate::{BreakerConfig, CallError, CircuitBreaker, Error, Policy};
+pub use crate::{BreakerConfig, CallError, CircuitBreaker, Error, Policy, RateWindow, Window};

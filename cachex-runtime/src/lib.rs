@@ -32,7 +32,7 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
-pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, State};
+pub use breaker::{BreakerConfig, BreakerStats, CircuitBreaker, Permit, RateWindow, State, Window};
 pub use cache::{Cache, CacheStats};
 pub use error::{CallError, Error};
 #[cfg(feature = "metrics")]

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
+use super::keyed::KeyedGroup;
 use super::{BreakerConfig, CircuitBreaker};
 use crate::decl_names::{effective_name, Declared};
 use crate::CallError;
@@ -25,6 +26,9 @@ pub struct BreakerDecl {
     /// Whether `name` is the macro's default (`module_path!()::fn_name`): two such declarations
     /// of one name (associated functions of two types) get breakers of their own.
     pub defaulted: bool,
+    /// Whether the declaration has a `key = ..`: one breaker per key value,
+    /// `"<name>/<value>"`, rather than one breaker.
+    pub keyed: bool,
 }
 
 impl BreakerDecl {
@@ -50,6 +54,7 @@ pub struct BreakerSite {
     name: &'static str,
     decl: Option<&'static BreakerDecl>,
     breaker: OnceLock<Arc<CircuitBreaker>>,
+    group: OnceLock<Arc<KeyedGroup>>,
 }
 
 impl BreakerSite {
@@ -59,6 +64,7 @@ impl BreakerSite {
             name,
             decl: None,
             breaker: OnceLock::new(),
+            group: OnceLock::new(),
         }
     }
 
@@ -70,6 +76,7 @@ impl BreakerSite {
             name: decl.name,
             decl: Some(decl),
             breaker: OnceLock::new(),
+            group: OnceLock::new(),
         }
     }
 
@@ -84,11 +91,43 @@ impl BreakerSite {
     }
 }
 
+impl BreakerSite {
+    /// The breaker of key `key` of a keyed declaration (`key = ..`): `"<name>/<key>"` in the
+    /// registry.
+    #[inline]
+    pub fn keyed<K: std::fmt::Display + ?Sized>(&self, key: &K) -> Arc<CircuitBreaker> {
+        self.group
+            .get_or_init(|| {
+                let name = match self.decl {
+                    Some(decl) => decl.registry_name(),
+                    None => std::borrow::Cow::Borrowed(self.name),
+                };
+                super::named::global().keyed_group(&name, self.decl.map(|d| d.config))
+            })
+            .get(key)
+    }
+}
+
+/// Runs an already-built future under `breaker`, with `counts_as_failure` deciding which errors
+/// count (see [`CircuitBreaker::call_with`]).
+#[inline]
+pub async fn breaker_run_with<T, E, Fut, C>(
+    breaker: &CircuitBreaker,
+    fut: Fut,
+    counts_as_failure: C,
+) -> Result<T, CallError<E>>
+where
+    Fut: Future<Output = Result<T, E>>,
+    C: FnOnce(&E) -> bool,
+{
+    breaker.call_future(fut, counts_as_failure).await
+}
+
 /// Runs an already-built future under `breaker`; it is dropped unpolled when rejected.
 #[inline]
 pub async fn breaker_run<T, E, Fut>(breaker: &CircuitBreaker, fut: Fut) -> Result<T, CallError<E>>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    breaker.call_future(fut).await
+    breaker.call_future(fut, |_: &E| true).await
 }

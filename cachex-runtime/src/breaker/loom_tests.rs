@@ -32,6 +32,8 @@ fn breaker(threshold: u32, timeout: Duration, half_open_max: u32) -> CircuitBrea
             timeout,
             half_open_max,
             call_timeout: None,
+            rate: None,
+            max_timeout: None,
         },
     )
 }

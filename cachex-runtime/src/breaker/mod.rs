@@ -21,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicI64;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,22 +30,28 @@ use tokio::time::Instant;
 use crate::striped::Striped;
 #[cfg(loom)]
 use crate::sync::model::{Mutex, MutexGuard};
+use crate::sync::RwLock;
 #[cfg(not(loom))]
 use crate::sync::{Mutex, MutexGuard};
 use crate::{CallError, Error};
 
 mod config;
 pub(crate) mod decl;
+pub(crate) mod keyed;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub(crate) mod named;
+mod permit;
 mod stats;
 mod trial;
+mod window;
 mod word;
 
-pub use config::BreakerConfig;
+pub use config::{BreakerConfig, RateWindow, Window};
+pub use permit::Permit;
 pub use stats::BreakerStats;
-use trial::{Permit, Trial};
+use trial::{Trial, TrialSlot};
+use window::RateState;
 use word::{AtomicWord, Word};
 
 /// The state of a circuit breaker.
@@ -81,6 +87,8 @@ const REJECTIONS: usize = 2;
 const FAILURES: usize = 3;
 
 const NO_CALL_TIMEOUT: u64 = u64::MAX;
+const NO_MAX_TIMEOUT: u64 = u64::MAX;
+const NO_SLOW_CALL: u64 = u64::MAX;
 
 /// A process-wide origin for storing instants as signed nanoseconds in an atomic. Signed, because
 /// a runtime with a paused clock may have been started (and its clock frozen) before this origin
@@ -96,6 +104,12 @@ fn instant_to_nanos(t: Instant) -> i64 {
         Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         None => i64::try_from(o.duration_since(t).as_nanos()).map_or(i64::MIN, i64::saturating_neg),
     }
+}
+
+/// An instant as unsigned nanoseconds, order kept (for the time window's buckets).
+fn clock_ns(t: Instant) -> u64 {
+    // Flipping the sign bit maps i64's order onto u64's.
+    (instant_to_nanos(t) as u64) ^ (1 << 63)
 }
 
 fn duration_to_nanos(d: Duration) -> u64 {
@@ -128,6 +142,19 @@ pub struct CircuitBreaker {
     half_open_max: AtomicU32,
     timeout_ns: AtomicU64,
     call_timeout_ns: AtomicU64,
+    /// CLOSED calls need nothing but the word: no call deadline, no rate window.
+    plain: AtomicBool,
+    /// Whether `rate` holds a window (read before taking its lock).
+    rated: AtomicBool,
+    /// The rate window; written only when the configuration changes it.
+    rate: RwLock<Option<RateState>>,
+    /// `slow_call` of the rate window in nanoseconds, `NO_SLOW_CALL` for none: whether a call
+    /// needs its duration measured, known without the window's lock.
+    slow_ns: AtomicU64,
+    /// `max_timeout` in nanoseconds, `NO_MAX_TIMEOUT` for constant open periods.
+    max_timeout_ns: AtomicU64,
+    /// The length of the next OPEN period after a failed trial (doubles up to `max_timeout`).
+    open_ns: AtomicU64,
     /// End of the current OPEN period, in nanoseconds from [`origin`].
     open_until: AtomicI64,
     trial: Mutex<Trial>,
@@ -141,7 +168,7 @@ pub struct CircuitBreaker {
 /// Admission to run one call, carrying the generation it was admitted in.
 enum Ticket<'a> {
     Closed(ClosedCall<'a>),
-    Trial(Permit<'a>),
+    Trial(TrialSlot<'a>),
 }
 
 /// A call admitted while CLOSED, in the generation it was admitted in.
@@ -225,6 +252,12 @@ impl CircuitBreaker {
             half_open_max: AtomicU32::new(0),
             timeout_ns: AtomicU64::new(0),
             call_timeout_ns: AtomicU64::new(NO_CALL_TIMEOUT),
+            plain: AtomicBool::new(true),
+            rated: AtomicBool::new(false),
+            rate: RwLock::new(None),
+            slow_ns: AtomicU64::new(NO_SLOW_CALL),
+            max_timeout_ns: AtomicU64::new(NO_MAX_TIMEOUT),
+            open_ns: AtomicU64::new(0),
             open_until: AtomicI64::new(0),
             trial: Mutex::new(Trial::default()),
             counts: Striped::new(),
@@ -243,6 +276,26 @@ impl CircuitBreaker {
             c.call_timeout.map_or(NO_CALL_TIMEOUT, duration_to_nanos),
             Relaxed,
         );
+        self.max_timeout_ns.store(
+            c.max_timeout.map_or(NO_MAX_TIMEOUT, duration_to_nanos),
+            Relaxed,
+        );
+        self.open_ns.store(duration_to_nanos(c.timeout), Relaxed);
+        {
+            let mut rate = self.rate.write();
+            if rate.as_ref().map(|r| r.cfg) != c.rate {
+                *rate = c.rate.map(RateState::new);
+            }
+        }
+        self.slow_ns.store(
+            c.rate
+                .and_then(|r| r.slow_call)
+                .map_or(NO_SLOW_CALL, duration_to_nanos),
+            Relaxed,
+        );
+        self.rated.store(c.rate.is_some(), Relaxed);
+        self.plain
+            .store(c.call_timeout.is_none() && c.rate.is_none(), Relaxed);
     }
 
     /// Replaces the configuration in place (the state and totals are kept).
@@ -277,6 +330,11 @@ impl CircuitBreaker {
             timeout: Duration::from_nanos(self.timeout_ns.load(Relaxed)),
             half_open_max: self.half_open_max.load(Relaxed),
             call_timeout: (ct != NO_CALL_TIMEOUT).then(|| Duration::from_nanos(ct)),
+            rate: self.rate.read().as_ref().map(|r| r.cfg),
+            max_timeout: {
+                let m = self.max_timeout_ns.load(Relaxed);
+                (m != NO_MAX_TIMEOUT).then(|| Duration::from_nanos(m))
+            },
         }
     }
 
@@ -421,6 +479,34 @@ impl CircuitBreaker {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.call_with(|_: &E| true, f).await
+    }
+
+    /// [`call`](Self::call), with `counts_as_failure` deciding which errors count as failures:
+    /// an error it refuses counts as a success for the breaker (and is still returned), so a
+    /// "not found" never opens a circuit.
+    ///
+    /// ```
+    /// use cachex_runtime::{BreakerConfig, CallError, CircuitBreaker, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let b = CircuitBreaker::new("catalog", BreakerConfig { threshold: 1, ..Default::default() });
+    /// let not_found = |status: &u16| *status >= 500;
+    /// let r = b.call_with(not_found, || async { Err::<(), u16>(404) }).await;
+    /// assert!(matches!(r, Err(CallError::Inner(404))));
+    /// assert_eq!(b.state(), State::Closed);
+    /// # }
+    /// ```
+    pub async fn call_with<T, E, F, Fut, C>(
+        &self,
+        counts_as_failure: C,
+        f: F,
+    ) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnOnce(&E) -> bool,
+    {
         let w = self.admit_word();
         if self.is_plain_closed(w) {
             // The hot path, kept apart from `run` so it builds no ticket and no timeout state,
@@ -429,21 +515,26 @@ impl CircuitBreaker {
             // call panics (it is forgotten on the way out).
             let call = ClosedCall::new(self, w);
             let r = f().await;
-            return self.closed_outcome(call, r);
+            return self.closed_outcome(call, r, counts_as_failure);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
             // The error is built here, in place, rather than moved out through a `Result`.
             Err(retry_after) => return Err(CallError::Rejected(self.open_error(retry_after))),
         };
-        self.run(ticket, f()).await
+        self.run(ticket, f(), counts_as_failure).await
     }
 
     /// [`call`](Self::call) for a future that is already built; it is dropped unpolled when the
     /// call is rejected.
-    pub(crate) async fn call_future<T, E, Fut>(&self, fut: Fut) -> Result<T, CallError<E>>
+    pub(crate) async fn call_future<T, E, Fut, C>(
+        &self,
+        fut: Fut,
+        counts_as_failure: C,
+    ) -> Result<T, CallError<E>>
     where
         Fut: Future<Output = Result<T, E>>,
+        C: FnOnce(&E) -> bool,
     {
         // The same steps as `call`, with the future in hand (written out again rather than
         // delegating, which would nest one more future on the hot path).
@@ -451,20 +542,20 @@ impl CircuitBreaker {
         if self.is_plain_closed(w) {
             let call = ClosedCall::new(self, w);
             let r = fut.await;
-            return self.closed_outcome(call, r);
+            return self.closed_outcome(call, r, counts_as_failure);
         }
         let ticket = match self.admit_from(w) {
             Ok(t) => t,
             Err(retry_after) => return Err(CallError::Rejected(self.open_error(retry_after))),
         };
-        self.run(ticket, fut).await
+        self.run(ticket, fut, counts_as_failure).await
     }
 
-    /// CLOSED with no call deadline: the call has nothing to set up and, if cancelled, nothing
+    /// CLOSED with no call deadline and no rate window: the call has nothing to set up and, if cancelled, nothing
     /// to undo.
     #[inline]
     fn is_plain_closed(&self, w: Word) -> bool {
-        w.is_closed() && self.call_timeout_ns.load(Relaxed) == NO_CALL_TIMEOUT
+        w.is_closed() && self.plain.load(Relaxed)
     }
 
     /// Records the outcome of a call admitted while CLOSED.
@@ -473,12 +564,17 @@ impl CircuitBreaker {
         &self,
         call: ClosedCall<'_>,
         r: Result<T, E>,
+        counts_as_failure: impl FnOnce(&E) -> bool,
     ) -> Result<T, CallError<E>> {
         let generation = call.finish();
         match r {
             Ok(v) => {
                 self.closed_success(generation);
                 Ok(v)
+            }
+            Err(e) if !counts_as_failure(&e) => {
+                self.closed_success(generation);
+                Err(CallError::Inner(e))
             }
             Err(e) => {
                 self.count_failure(false);
@@ -488,10 +584,16 @@ impl CircuitBreaker {
         }
     }
 
-    async fn run<T, E, Fut>(&self, ticket: Ticket<'_>, fut: Fut) -> Result<T, CallError<E>>
+    async fn run<T, E, Fut>(
+        &self,
+        ticket: Ticket<'_>,
+        fut: Fut,
+        counts_as_failure: impl FnOnce(&E) -> bool,
+    ) -> Result<T, CallError<E>>
     where
         Fut: Future<Output = Result<T, E>>,
     {
+        let started = self.call_started();
         let deadline = self.call_timeout_ns.load(Relaxed);
         let outcome = if deadline == NO_CALL_TIMEOUT {
             fut.await.map_err(CallError::Inner)
@@ -505,12 +607,51 @@ impl CircuitBreaker {
                 })),
             }
         };
+        let slow = self.is_slow(started);
         match &outcome {
-            Ok(_) => self.on_success(ticket),
-            Err(CallError::Inner(_)) => self.on_failure(ticket, false),
-            Err(CallError::Rejected(_)) => self.on_failure(ticket, true),
+            Ok(_) => self.on_success(ticket, slow),
+            Err(CallError::Inner(e)) if !counts_as_failure(e) => self.on_success(ticket, slow),
+            Err(CallError::Inner(_)) => self.on_failure(ticket, false, slow),
+            Err(CallError::Rejected(_)) => self.on_failure(ticket, true, slow),
         }
         outcome
+    }
+
+    /// The start of a call whose duration the rate window needs (one with a `slow_call`).
+    #[inline]
+    fn call_started(&self) -> Option<Instant> {
+        (self.slow_ns.load(Relaxed) != NO_SLOW_CALL).then(Instant::now)
+    }
+
+    /// Whether a call started at `started` was slower than `slow_call`.
+    #[inline]
+    fn is_slow(&self, started: Option<Instant>) -> bool {
+        started.is_some_and(|t| duration_to_nanos(t.elapsed()) > self.slow_ns.load(Relaxed))
+    }
+
+    /// Two-step use of the breaker, for code that cannot hand it a future: the permit says
+    /// whether a call may run now, and the caller reports its outcome with
+    /// [`Permit::success`] or [`Permit::failure`]. A permit dropped unreported counts as
+    /// neither (like a cancelled call) and gives its HALF_OPEN slot back. `call_timeout` is not
+    /// applied (the caller runs the work); `slow_call` is measured from `try_acquire` to the
+    /// report.
+    ///
+    /// ```
+    /// use cachex_runtime::{BreakerConfig, CircuitBreaker, State};
+    ///
+    /// let b = CircuitBreaker::new("ftp", BreakerConfig { threshold: 1, ..Default::default() });
+    /// let permit = b.try_acquire().expect("closed");
+    /// permit.failure();
+    /// assert_eq!(b.state(), State::Open);
+    /// let err = b.try_acquire().unwrap_err();
+    /// assert!(err.is_circuit_open());
+    /// ```
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Error> {
+        let w = self.admit_word();
+        match self.admit_from(w) {
+            Ok(ticket) => Ok(Permit::new(self, ticket, self.call_started())),
+            Err(retry_after) => Err(self.open_error(retry_after)),
+        }
     }
 
     /// Counts the call as presented and reads the state word it is admitted against.
@@ -568,7 +709,7 @@ impl CircuitBreaker {
                         continue;
                     }
                     if trial.try_admit(cur.generation(), self.half_open_max.load(Relaxed)) {
-                        return Ok(Ticket::Trial(Permit::new(self, cur.generation())));
+                        return Ok(Ticket::Trial(TrialSlot::new(self, cur.generation())));
                     }
                     drop(trial);
                     return Err(self.reject(Duration::ZERO));
@@ -599,8 +740,12 @@ impl CircuitBreaker {
     }
 
     #[inline]
-    fn on_success(&self, ticket: Ticket<'_>) {
+    fn on_success(&self, ticket: Ticket<'_>, slow: bool) {
         match ticket {
+            Ticket::Closed(call) if self.rated.load(Relaxed) => {
+                self.counts.incr(SUCCESSES);
+                self.rate_outcome(call.finish(), false, slow);
+            }
             Ticket::Closed(call) => self.closed_success(call.finish()),
             Ticket::Trial(permit) => {
                 self.counts.incr(SUCCESSES);
@@ -610,9 +755,12 @@ impl CircuitBreaker {
     }
 
     #[cold]
-    fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool) {
+    fn on_failure(&self, ticket: Ticket<'_>, timed_out: bool, slow: bool) {
         self.count_failure(timed_out);
         match ticket {
+            Ticket::Closed(call) if self.rated.load(Relaxed) => {
+                self.rate_outcome(call.finish(), true, slow);
+            }
             Ticket::Closed(call) => self.closed_failure(call.finish()),
             Ticket::Trial(permit) => self.trial_failure(permit.settle()),
         }
@@ -658,6 +806,10 @@ impl CircuitBreaker {
     /// and OPEN when it reaches the threshold.
     #[cold]
     fn closed_failure(&self, g: u32) {
+        if self.rated.load(Relaxed) {
+            // A panicking call, or a call that started before a rate window was configured.
+            return self.rate_outcome(g, true, false);
+        }
         let mut w = self.word.load(Acquire);
         loop {
             if w.generation() != g || !w.is_closed() {
@@ -672,6 +824,68 @@ impl CircuitBreaker {
                 Err(cur) => w = cur,
             }
         }
+    }
+
+    /// An outcome of a call admitted while CLOSED in generation `g` under a rate window: into
+    /// the window, the streak kept for the statistics, and OPEN when a rate reaches its
+    /// threshold.
+    #[cold]
+    #[inline(never)]
+    fn rate_outcome(&self, g: u32, failed: bool, slow: bool) {
+        let w = self.word.load(Acquire);
+        if w.generation() != g || !w.is_closed() {
+            return; // a result from an older generation
+        }
+        if failed {
+            self.bump_streak(g);
+        } else {
+            self.clear_streak(g);
+        }
+        let trips = match self.rate.read().as_ref() {
+            Some(r) => r
+                .record(failed, slow, || clock_ns(Instant::now()))
+                .trips(&r.cfg),
+            None => false,
+        };
+        if trips && !w.is_forced() {
+            self.trip_rate(g);
+        }
+    }
+
+    /// One more consecutive failure in CLOSED generation `g` (statistics only under a rate
+    /// window).
+    fn bump_streak(&self, g: u32) {
+        let mut w = self.word.load(Acquire);
+        while w.generation() == g && w.is_closed() {
+            match self
+                .word
+                .compare_exchange_weak(w, w.with_failure(), AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(cur) => w = cur,
+            }
+        }
+    }
+
+    /// Opens CLOSED generation `g` on its rates, and empties the window for the next CLOSED
+    /// period.
+    #[cold]
+    fn trip_rate(&self, g: u32) {
+        let _trial = self.lock();
+        let w = self.word.load(Acquire);
+        if w.generation() != g || !w.is_closed() || w.is_forced() {
+            return;
+        }
+        self.reset_open_period();
+        self.open(w, w.streak());
+        if let Some(r) = self.rate.read().as_ref() {
+            r.clear();
+        }
+    }
+
+    /// The next OPEN period lasts `timeout` again (the breaker opens from CLOSED).
+    fn reset_open_period(&self) {
+        self.open_ns.store(self.timeout_ns.load(Relaxed), Relaxed);
     }
 
     /// A successful trial of the HALF_OPEN period `g`: CLOSED after `half_open_max` of them.
@@ -693,6 +907,12 @@ impl CircuitBreaker {
         let Some((_trial, w)) = self.settle(g) else {
             return;
         };
+        // Each re-open from HALF_OPEN doubles the open period, up to `max_timeout`.
+        let max = self.max_timeout_ns.load(Relaxed);
+        if max != NO_MAX_TIMEOUT {
+            let next = self.open_ns.load(Relaxed).saturating_mul(2).min(max);
+            self.open_ns.store(next, Relaxed);
+        }
         self.open(w, w.streak().saturating_add(1));
     }
 
@@ -721,6 +941,7 @@ impl CircuitBreaker {
             let failed = w.with_failure();
             let next = if !w.is_forced() && failed.streak() >= self.threshold.load(Relaxed) {
                 // Published before the word: whoever sees OPEN sees its deadline.
+                self.reset_open_period();
                 self.start_open_period();
                 w.opened(failed.streak())
             } else {
@@ -737,7 +958,7 @@ impl CircuitBreaker {
     fn start_open_period(&self) {
         // A timeout beyond i64 nanoseconds (about 292 years, `Duration::MAX` included) is
         // "never" rather than a deadline wrapped into the past.
-        let timeout = i64::try_from(self.timeout_ns.load(Relaxed)).unwrap_or(i64::MAX);
+        let timeout = i64::try_from(self.open_ns.load(Relaxed)).unwrap_or(i64::MAX);
         let until = instant_to_nanos(Instant::now()).saturating_add(timeout);
         self.open_until.store(until, Release);
     }
@@ -793,6 +1014,7 @@ impl CircuitBreaker {
         };
         std::mem::size_of::<Self>()
             .saturating_add(self.counts.heap_bytes())
+            .saturating_add(self.rate.read().as_ref().map_or(0, RateState::heap_bytes))
             .saturating_add(name)
     }
 }

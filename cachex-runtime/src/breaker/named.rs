@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use super::decl::{BreakerDecl, BREAKERS};
+use super::keyed::KeyedGroup;
 use super::{BreakerConfig, CircuitBreaker};
 use crate::sync::RwLock;
 
@@ -15,6 +16,8 @@ use crate::sync::RwLock;
 #[derive(Debug)]
 pub(crate) struct Breakers {
     map: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
+    /// Keyed declarations (`key = ..`) by name: their breakers are `"<name>/<key>"`.
+    keyed: RwLock<HashMap<String, Arc<KeyedGroup>>>,
 }
 
 static GLOBAL: LazyLock<Breakers> = LazyLock::new(Breakers::declared);
@@ -36,7 +39,14 @@ impl Breakers {
         let declared: &'static [BreakerDecl] = &BREAKERS;
         crate::decl_names::report_collisions(declared, "breaker", "circuit_breaker");
         let mut breakers: HashMap<String, Arc<CircuitBreaker>> = HashMap::new();
-        for decl in declared {
+        let mut keyed = HashMap::new();
+        for decl in declared.iter().filter(|d| d.keyed) {
+            let name = decl.registry_name();
+            keyed
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(KeyedGroup::new(&name, decl.config)));
+        }
+        for decl in declared.iter().filter(|d| !d.keyed) {
             // A name kept apart from a colliding default ("<name>#2") lives as long as the
             // declared ones: leaked once, so rejections borrow it.
             let name: Cow<'static, str> = match decl.registry_name() {
@@ -62,6 +72,7 @@ impl Breakers {
         }
         Breakers {
             map: RwLock::new(breakers),
+            keyed: RwLock::new(keyed),
         }
     }
 
@@ -69,6 +80,9 @@ impl Breakers {
     pub(crate) fn get(&self, name: &str) -> Arc<CircuitBreaker> {
         if let Some(b) = self.map.read().get(name) {
             return Arc::clone(b);
+        }
+        if let Some(b) = self.keyed_breaker(name) {
+            return b;
         }
         Arc::clone(self.map.write().entry(name.to_owned()).or_insert_with(|| {
             Arc::new(CircuitBreaker::named(
@@ -86,12 +100,20 @@ impl Breakers {
     /// Every breaker, sorted by name.
     pub(crate) fn all(&self) -> Vec<Arc<CircuitBreaker>> {
         let mut all: Vec<_> = self.map.read().values().cloned().collect();
+        for group in self.keyed.read().values() {
+            all.extend(group.breakers());
+        }
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
 
     /// Sets the configuration of `name`: in place if it exists, else for a new breaker.
     pub(crate) fn configure(&self, name: &str, config: BreakerConfig) {
+        if !self.map.read().contains_key(name) {
+            if let Some(keyed) = self.keyed_breaker(name) {
+                return keyed.set_config(config);
+            }
+        }
         let mut map = self.map.write();
         match map.get(name) {
             Some(b) => b.set_config(config),
@@ -102,5 +124,40 @@ impl Breakers {
                 );
             }
         }
+    }
+
+    /// `"<name>/<key>"` of a keyed declaration `name`: its breaker for `key` (made with the
+    /// declaration's configuration if the key has none yet).
+    fn keyed_breaker(&self, full: &str) -> Option<Arc<CircuitBreaker>> {
+        let groups = self.keyed.read();
+        if groups.is_empty() {
+            return None;
+        }
+        // The declared name may itself hold '/': try every split, longest name first.
+        for (i, _) in full.rmatch_indices('/') {
+            let (Some(name), Some(key)) = (full.get(..i), full.get(i.saturating_add(1)..)) else {
+                continue;
+            };
+            if let Some(group) = groups.get(name) {
+                let mut bounded = String::new();
+                super::keyed::bounded_key(key, &mut bounded);
+                return Some(group.get_bounded(&bounded));
+            }
+        }
+        None
+    }
+
+    /// The group of keyed breakers declared as `name` (made with `config`, or the default,
+    /// when no declaration was found at start-up).
+    pub(crate) fn keyed_group(&self, name: &str, config: Option<BreakerConfig>) -> Arc<KeyedGroup> {
+        if let Some(g) = self.keyed.read().get(name) {
+            return Arc::clone(g);
+        }
+        Arc::clone(
+            self.keyed
+                .write()
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(KeyedGroup::new(name, config.unwrap_or_default()))),
+        )
     }
 }

@@ -70,16 +70,16 @@ impl Trial {
 /// Dropped without an outcome it gives the slot back: a cancelled call counts as neither
 /// success nor failure. Dropped while its thread panics (the call panicked), it is a failed
 /// trial.
-pub(super) struct Permit<'a> {
+pub(super) struct TrialSlot<'a> {
     breaker: &'a CircuitBreaker,
     generation: u32,
     settled: bool,
 }
 
-impl<'a> Permit<'a> {
+impl<'a> TrialSlot<'a> {
     /// A permit for a trial admitted in `generation`; the caller has taken its slot.
     pub(super) fn new(breaker: &'a CircuitBreaker, generation: u32) -> Self {
-        Permit {
+        TrialSlot {
             breaker,
             generation,
             settled: false,
@@ -99,7 +99,7 @@ impl<'a> Permit<'a> {
     }
 }
 
-impl Drop for Permit<'_> {
+impl Drop for TrialSlot<'_> {
     fn drop(&mut self) {
         if self.settled {
             return;
