@@ -24,6 +24,7 @@ mod fifo;
 mod flight;
 mod key;
 pub(crate) mod names;
+mod refresh;
 pub(crate) mod site;
 
 /// The format-version byte in front of every encoded value. Bump it when the encoding changes:
@@ -80,8 +81,8 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 /// Hit and miss counts of one cache name, as [`registry().cache_stats(name)`](crate::Registry::cache_stats)
 /// reports them.
 ///
-/// Every call of a `#[cached]` function counts once: a *hit* when the value came from the cache
-/// (memory or store), a *miss* otherwise (callers that waited for a concurrent miss of the same
+/// Every call of a `#[cached]` function counts once: a *hit* when a fresh value came from the
+/// cache (memory or store), a *stale hit* when a stale value answered it, a *miss* otherwise (callers that waited for a concurrent miss of the same
 /// key count as misses too). [`Cache::get`] on a cache made with [`Cache::with_name`] counts as
 /// well.
 ///
@@ -103,6 +104,14 @@ pub struct CacheStats {
     pub entries: u64,
     /// Entries evicted from process memory to keep within `capacity`.
     pub evictions: u64,
+    /// Calls answered with a stale value (`stale_if_error`, `stale_while_revalidate`,
+    /// `soft_timeout`); counted apart from `hits` and `misses`.
+    pub stale_hits: u64,
+    /// Background refreshes started (`stale_while_revalidate`, `refresh_ahead`, and the body of
+    /// a call with `soft_timeout` and a stale value at hand).
+    pub refreshes: u64,
+    /// Background refreshes that failed (`Err`, `None`, a panic); the stale value is kept.
+    pub refresh_failures: u64,
 }
 
 impl CacheStats {
