@@ -329,3 +329,52 @@ async fn dropped_caller_does_not_cancel_the_refresh() {
     assert_eq!(DROP_DONE.load(SeqCst), 2, "the body ran to its end");
     assert_eq!(outlives_its_caller(10).await, Ok(11));
 }
+
+static LOADS: AtomicU32 = AtomicU32::new(0);
+
+#[tokio::test(start_paused = true)]
+async fn get_or_load_runs_load_once_for_concurrent_misses_and_caches_ok() {
+    use cachex_runtime::{Cache, MemoryStore};
+    let cache: Cache<u32> = Cache::with_name("failsafe.get_or_load", MemoryStore::new(100));
+    let ttl = Some(Duration::from_secs(60));
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("k", ttl, || async {
+                        LOADS.fetch_add(1, SeqCst);
+                        sleep(Duration::from_millis(100)).await;
+                        Ok::<_, AppError>(7)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), Ok(7));
+    }
+    assert_eq!(LOADS.load(SeqCst), 1, "one load for 50 concurrent misses");
+    // A hit: `load` is not run.
+    let v = cache
+        .get_or_load("k", ttl, || async { Err::<u32, _>(AppError::Remote) })
+        .await;
+    assert_eq!(v, Ok(7));
+    let s = stats("failsafe.get_or_load");
+    assert_eq!((s.hits, s.misses), (1, 50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_or_load_does_not_cache_an_err() {
+    use cachex_runtime::{Cache, MemoryStore};
+    let cache: Cache<u32> = Cache::with_name("failsafe.get_or_load_err", MemoryStore::new(100));
+    let v = cache
+        .get_or_load("k", None, || async { Err::<u32, _>(AppError::Remote) })
+        .await;
+    assert_eq!(v, Err(AppError::Remote));
+    let v = cache
+        .get_or_load("k", None, || async { Ok::<_, AppError>(3) })
+        .await;
+    assert_eq!(v, Ok(3), "the error was not cached");
+    assert_eq!(cache.get("k").await.unwrap(), Some(3));
+}
