@@ -25,6 +25,9 @@ fn stats(name: &str) -> CacheStats {
     registry().cache_stats(name).expect("the cache is declared")
 }
 
+/// The refresh slots are per process: tests that count refreshes take turns.
+static SLOTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Lets spawned background tasks run to their next await on the paused clock.
 async fn settle() {
     for _ in 0..20 {
@@ -153,6 +156,7 @@ async fn revalidated(id: u32) -> Option<u32> {
 
 #[tokio::test(start_paused = true)]
 async fn stale_while_revalidate_answers_at_once_with_one_refresh_for_100_callers() {
+    let _turn = SLOTS.lock().await;
     assert_eq!(revalidated(1).await, Some(100));
     advance(Duration::from_secs(15)).await;
     let start = Instant::now();
@@ -187,6 +191,7 @@ async fn revalidated_failing(id: u32) -> Result<u32, AppError> {
 
 #[tokio::test(start_paused = true)]
 async fn failed_or_panicking_refresh_keeps_the_stale_value() {
+    let _turn = SLOTS.lock().await;
     assert_eq!(revalidated_failing(9).await, Ok(9));
     advance(Duration::from_secs(11)).await;
     SWR_FAIL_MODE.store(1, SeqCst);
@@ -220,6 +225,7 @@ async fn hot(id: u32) -> u32 {
 
 #[tokio::test(start_paused = true)]
 async fn refresh_ahead_keeps_a_hot_key_from_ever_missing() {
+    let _turn = SLOTS.lock().await;
     assert_eq!(hot(2).await, 2);
     let misses = stats("failsafe.ahead").misses;
     // A call every second for 10 TTL periods.
@@ -261,6 +267,7 @@ async fn slow(id: u32) -> Result<u32, AppError> {
 
 #[tokio::test(start_paused = true)]
 async fn soft_timeout_returns_the_stale_value_and_the_slow_body_refreshes_the_entry() {
+    let _turn = SLOTS.lock().await;
     assert_eq!(slow(1).await, Ok(100));
     advance(Duration::from_secs(11)).await;
     let start = Instant::now();
@@ -319,6 +326,7 @@ async fn outlives_its_caller(id: u32) -> Result<u32, AppError> {
 
 #[tokio::test(start_paused = true)]
 async fn dropped_caller_does_not_cancel_the_refresh() {
+    let _turn = SLOTS.lock().await;
     assert_eq!(outlives_its_caller(10).await, Ok(10));
     advance(Duration::from_secs(11)).await;
     // The caller gives up after 10 ms, long before the body (5 s) or the soft timeout (1 s).
@@ -377,4 +385,60 @@ async fn get_or_load_does_not_cache_an_err() {
         .await;
     assert_eq!(v, Ok(3), "the error was not cached");
     assert_eq!(cache.get("k").await.unwrap(), Some(3));
+}
+
+static BOUND_SLOW: AtomicBool = AtomicBool::new(false);
+static BOUND_RUNNING: AtomicU32 = AtomicU32::new(0);
+static BOUND_PEAK: AtomicU32 = AtomicU32::new(0);
+
+#[cached(
+    name = "failsafe.bound",
+    ttl = "10s",
+    stale_while_revalidate = "1m",
+    capacity = 1_000
+)]
+async fn many(id: u32) -> Option<u32> {
+    if BOUND_SLOW.load(SeqCst) {
+        let now = BOUND_RUNNING.fetch_add(1, SeqCst) + 1;
+        BOUND_PEAK.fetch_max(now, SeqCst);
+        sleep(Duration::from_secs(1)).await;
+        BOUND_RUNNING.fetch_sub(1, SeqCst);
+    }
+    Some(id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_refreshes_are_bounded_per_process() {
+    let _turn = SLOTS.lock().await;
+    for id in 0..200 {
+        assert_eq!(many(id).await, Some(id));
+    }
+    advance(Duration::from_secs(11)).await;
+    BOUND_SLOW.store(true, SeqCst);
+    for id in 0..200 {
+        assert_eq!(many(id).await, Some(id), "the stale value at once");
+    }
+    settle().await;
+    let s = stats("failsafe.bound");
+    println!(
+        "refreshes started: {}, peak running: {}",
+        s.refreshes,
+        BOUND_PEAK.load(SeqCst)
+    );
+    assert_eq!(s.refreshes, cachex_runtime::__private::MAX_REFRESHES as u64);
+    assert_eq!(s.stale_hits, 200);
+    // The skipped keys are refreshed by a later call once slots are free.
+    advance(Duration::from_secs(2)).await;
+    settle().await;
+    assert_eq!(BOUND_RUNNING.load(SeqCst), 0);
+    for id in 0..200 {
+        assert_eq!(many(id).await, Some(id));
+    }
+    settle().await;
+    assert_eq!(stats("failsafe.bound").refreshes, 128);
+    assert!(BOUND_PEAK.load(SeqCst) <= 64);
+    // Let them finish, so the slots are free for the next test.
+    advance(Duration::from_secs(2)).await;
+    settle().await;
+    assert_eq!(BOUND_RUNNING.load(SeqCst), 0);
 }
