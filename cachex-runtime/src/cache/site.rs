@@ -352,6 +352,11 @@ impl CacheSite {
     /// `clear_cache` ran is returned to its caller but not stored. (A body that calls its own
     /// function with the same key waits for itself: that recursion never finishes.)
     ///
+    /// With [`stale_if_error`](Self::stale_if_error), a call on an entry past its TTL but inside
+    /// the window runs `compute`, and when that fails (or the flight it waited for failed) the
+    /// stale value is returned and counted as a stale hit. The other fail-safe settings need
+    /// [`failsafe`](Self::failsafe).
+    ///
     /// ```
     /// use cachex_runtime::__private::CacheSite;
     ///
