@@ -77,6 +77,19 @@ async fn inventory_service(sku: &str) -> Result<u32, ShopError> {
     }
 }
 
+/// The shipping service answers until it goes down.
+static SHIPPING_UP: AtomicBool = AtomicBool::new(true);
+static SHIPPING_REQUESTS: AtomicU32 = AtomicU32::new(0);
+
+async fn shipping_service(sku: &str) -> Result<u32, ShopError> {
+    SHIPPING_REQUESTS.fetch_add(1, Ordering::SeqCst);
+    if SHIPPING_UP.load(Ordering::SeqCst) {
+        Ok(sku.len() as u32 * 100)
+    } else {
+        Err(ShopError::Unavailable("shipping"))
+    }
+}
+
 // --- The shop's resilient client ---------------------------------------------------------
 
 /// Prices change rarely: cache them for a minute. A failed request is retried (unknown items
@@ -86,6 +99,14 @@ async fn inventory_service(sku: &str) -> Result<u32, ShopError> {
 #[circuit_breaker(name = "pricing-service", threshold = 5, timeout = "30s")]
 async fn price(sku: &str) -> Result<u32, ShopError> {
     pricing_service(sku).await
+}
+
+/// Shipping quotes are cached briefly; when the shipping service fails, a quote up to an hour
+/// old is better than none: `stale_if_error` answers from it, at once while the breaker is open.
+#[cached(name = "shipping", ttl = "100ms", stale_if_error = "1h")]
+#[circuit_breaker(name = "shipping-service", threshold = 1, timeout = "30s")]
+async fn shipping(sku: &str) -> Result<u32, ShopError> {
+    shipping_service(sku).await
 }
 
 /// Stock levels are live, so they are not cached. After two failures in a row the breaker
@@ -134,6 +155,29 @@ async fn main() {
         Err(e) => println!("  apple: {e}"),
     }
 
+    println!("\n== shipping (cached with stale_if_error, behind a breaker)");
+    match shipping("apple").await {
+        Ok(cents) => println!("  apple: shipping {cents} cents (fresh)"),
+        Err(e) => println!("  apple: {e}"),
+    }
+    println!("  ... the shipping service goes down and the quote's ttl passes");
+    SHIPPING_UP.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for _ in 0..3 {
+        match shipping("apple").await {
+            Ok(cents) => println!(
+                "  apple: shipping {cents} cents (stale; breaker {})",
+                registry().breaker("shipping-service").state()
+            ),
+            Err(e) => println!("  apple: {e}"),
+        }
+    }
+    println!(
+        "  the shipping service saw {} requests: once the breaker opened, the stale quote \
+         answered at once",
+        SHIPPING_REQUESTS.load(Ordering::SeqCst)
+    );
+
     println!("\n== registry: breakers");
     for breaker in registry().breakers() {
         let s = breaker.stats();
@@ -152,5 +196,11 @@ async fn main() {
     println!("\n== registry: caches");
     if let Some(s) = registry().cache_stats("prices") {
         println!("  prices             hits {}  misses {}", s.hits, s.misses);
+    }
+    if let Some(s) = registry().cache_stats("shipping") {
+        println!(
+            "  shipping           hits {}  misses {}  stale hits {}",
+            s.hits, s.misses, s.stale_hits
+        );
     }
 }

@@ -20,6 +20,10 @@ pub(crate) struct Cached {
     capacity: Option<(u64, Span)>,
     store: Option<LitStr>,
     key: Option<Expr>,
+    stale_if_error: Option<DurationArg>,
+    stale_while_revalidate: Option<DurationArg>,
+    refresh_ahead: Option<DurationArg>,
+    soft_timeout: Option<DurationArg>,
     /// `result`: the return type is a `Result` under another name.
     result: Option<Span>,
     /// `option`: the return type is an `Option` under another name.
@@ -63,6 +67,26 @@ const ARGS: &[Spec<Cached>] = &[
         args::set_once(&mut a.key, key, Some(v), errors);
         Ok(())
     }),
+    Spec::value("stale_if_error", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.stale_if_error, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("stale_while_revalidate", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.stale_while_revalidate, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("refresh_ahead", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.refresh_ahead, key, v, errors);
+        Ok(())
+    }),
+    Spec::value("soft_timeout", |a, key, input, errors| {
+        let v = args::duration(input, key, false, errors)?;
+        args::set_once(&mut a.soft_timeout, key, v, errors);
+        Ok(())
+    }),
     Spec::flag("result", |a, key, errors| {
         args::set_flag(&mut a.result, key, errors);
     }),
@@ -90,6 +114,26 @@ impl StageArgs for Cached {
                 "`capacity` applies to the memory store only; the size of another store is set \
                  where the store is built",
             ));
+        }
+        for (arg, which) in args.fail_safe() {
+            if args.ttl.is_none() {
+                errors.push(syn::Error::new(
+                    arg.span,
+                    format!(
+                        "`{which}` needs `ttl`: an entry turns stale when its ttl has passed \
+                         (add `ttl = \"60s\"`)"
+                    ),
+                ));
+            }
+            if !args.is_memory() {
+                errors.push(syn::Error::new(
+                    arg.span,
+                    format!(
+                        "`{which}` works with the memory store only in this release; \
+                         remove `store` or `{which}`"
+                    ),
+                ));
+            }
         }
         if let (Some(_), Some(option)) = (args.result, args.option) {
             errors.push(syn::Error::new(
@@ -151,6 +195,11 @@ impl Stage for Cached {
             let n = proc_macro2::Literal::u64_suffixed(n);
             quote!(.capacity(#n))
         });
+        let fail_safe = self.fail_safe().map(|(d, which)| {
+            let method = Ident::new(which, Span::call_site());
+            let d = d.tokens(private);
+            quote!(.#method(#d))
+        });
         let decl = quote::format_ident!("{}_DECL", site);
         quote! {
             #[#private::linkme::distributed_slice(#private::CACHES)]
@@ -161,7 +210,7 @@ impl Stage for Cached {
                 defaulted: #defaulted,
             };
             static #site: #private::CacheSite =
-                #private::CacheSite::new(#name, #store).declared(&#decl) #ttl #capacity;
+                #private::CacheSite::new(#name, #store).declared(&#decl) #ttl #capacity #(#fail_safe)*;
         }
     }
 
@@ -194,7 +243,21 @@ impl Stage for Cached {
             Some(expr) => expr.to_token_stream(),
             None => gen.default_key(),
         };
-        let call = if self.is_memory() {
+        if let (Some(arg), Outcome::Plain) = (&self.stale_if_error, gen.shape.outcome) {
+            let error = syn::Error::new(
+                arg.span,
+                "`stale_if_error` needs a function that returns `Result` or `Option` (or the \
+                 `result`/`option` flag): a stale value stands in for an `Err` or a `None`",
+            )
+            .into_compile_error();
+            return (Code::InPlace(quote!({ #error })), false);
+        }
+        let background = self.stale_while_revalidate.is_some()
+            || self.refresh_ahead.is_some()
+            || self.soft_timeout.is_some();
+        let call = if self.is_memory() && background {
+            quote!(#site.failsafe(#key, #fut).await)
+        } else if self.is_memory() {
             quote!(#site.memory(#key, #fut).await)
         } else if self.key.is_some() {
             quote!(#site.remote_display(&#key, #fut).await)
@@ -214,6 +277,18 @@ impl Stage for Cached {
 }
 
 impl Cached {
+    /// The fail-safe arguments that are set, with their names (also the site's builder methods).
+    fn fail_safe(&self) -> impl Iterator<Item = (&DurationArg, &'static str)> {
+        [
+            (&self.stale_if_error, "stale_if_error"),
+            (&self.stale_while_revalidate, "stale_while_revalidate"),
+            (&self.refresh_ahead, "refresh_ahead"),
+            (&self.soft_timeout, "soft_timeout"),
+        ]
+        .into_iter()
+        .filter_map(|(arg, which)| arg.as_ref().map(|a| (a, which)))
+    }
+
     fn is_memory(&self) -> bool {
         self.store.as_ref().is_none_or(|s| s.value() == "memory")
     }

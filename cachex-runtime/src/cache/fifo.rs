@@ -7,9 +7,11 @@
 //! takes the map past `capacity`, the oldest insertions are removed. With one TTL per function
 //! the oldest entry is also the one closest to expiring. TTLs are checked on read against tokio's
 //! clock (an expired entry is a miss and is replaced by the next insert), so tests can pause time.
+//! With a stale window (`stale_if_error`, `stale_while_revalidate`), an entry past its TTL is
+//! kept that much longer and [`FifoMap::lookup`] reports it as stale instead of missing.
 
 use std::any::Any;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -41,11 +43,25 @@ pub(crate) struct FifoMap<K, V> {
     map: papaya::HashMap<Arc<K>, Entry<V>, Hasher>,
     order: Mutex<Order<K>>,
     ttl: Option<Duration>,
+    /// How long past its TTL an entry is still served as stale (zero: not at all).
+    max_stale: Duration,
     capacity: usize,
     evictions: AtomicU64,
     /// Counters and clear generation of the cache name (shared by every function of that name).
     pub(crate) name: Arc<CacheName>,
     pub(crate) flights: Flights<Arc<K>, V>,
+    /// Keys whose background refresh is running: at most one per key.
+    refreshing: Mutex<HashSet<Arc<K>, Hasher>>,
+}
+
+/// What [`FifoMap::lookup`] found under a key.
+pub(crate) enum Found<V> {
+    /// A live value, and how long it stays fresh (`None` without a TTL).
+    Fresh(V, Option<Duration>),
+    /// A value past its TTL but inside the stale window, and how long past its TTL it is.
+    Stale(V, Duration),
+    /// Nothing usable.
+    Miss,
 }
 
 /// What the cache-name table does with a map without knowing its types.
@@ -61,7 +77,12 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(ttl: Option<Duration>, capacity: u64, name: Arc<CacheName>) -> Self {
+    pub(crate) fn new(
+        ttl: Option<Duration>,
+        max_stale: Duration,
+        capacity: u64,
+        name: Arc<CacheName>,
+    ) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         FifoMap {
             map: papaya::HashMap::builder()
@@ -73,11 +94,49 @@ where
                 next_stamp: 0,
             }),
             ttl,
+            max_stale,
             capacity,
             evictions: AtomicU64::new(0),
             name,
             flights: Flights::default(),
+            refreshing: Mutex::new(HashSet::with_hasher(Hasher::default())),
         }
+    }
+
+    /// The value under `key`, fresh or stale. One clock read, and only when the function has a
+    /// TTL; no allocation beyond the clone of the value.
+    #[inline]
+    pub(crate) fn lookup(&self, key: &K) -> Found<V> {
+        let map = self.map.pin();
+        let Some(entry) = map.get(key) else {
+            return Found::Miss;
+        };
+        let Some(fresh_until) = entry.expires else {
+            return Found::Fresh(entry.value.clone(), None);
+        };
+        let now = Instant::now();
+        if now < fresh_until {
+            return Found::Fresh(
+                entry.value.clone(),
+                Some(fresh_until.saturating_duration_since(now)),
+            );
+        }
+        let age = now.saturating_duration_since(fresh_until);
+        if age < self.max_stale {
+            Found::Stale(entry.value.clone(), age)
+        } else {
+            Found::Miss
+        }
+    }
+
+    /// Marks `key` as being refreshed; `false` when a refresh of it is running already.
+    pub(crate) fn begin_refresh(&self, key: &Arc<K>) -> bool {
+        self.refreshing.lock().insert(Arc::clone(key))
+    }
+
+    /// Ends the refresh of `key` that [`begin_refresh`](Self::begin_refresh) marked.
+    pub(crate) fn end_refresh(&self, key: &K) {
+        self.refreshing.lock().remove(key);
     }
 
     /// The live value under `key`. Reads the clock only when the function has a TTL.

@@ -7,7 +7,9 @@
 //! field names (see [`encode`]). Bytes that do not decode as the expected type — garbage, another
 //! format version, a value of another type — are a miss, never an error or a panic.
 
+use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
 use std::io::Cursor;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use self::flight::{Flights, Join, Waited};
 use self::names::CacheName;
 use crate::{BoxFuture, Error, Store};
 
@@ -24,6 +27,7 @@ mod fifo;
 mod flight;
 mod key;
 pub(crate) mod names;
+mod refresh;
 pub(crate) mod site;
 
 /// The format-version byte in front of every encoded value. Bump it when the encoding changes:
@@ -80,8 +84,8 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 /// Hit and miss counts of one cache name, as [`registry().cache_stats(name)`](crate::Registry::cache_stats)
 /// reports them.
 ///
-/// Every call of a `#[cached]` function counts once: a *hit* when the value came from the cache
-/// (memory or store), a *miss* otherwise (callers that waited for a concurrent miss of the same
+/// Every call of a `#[cached]` function counts once: a *hit* when a fresh value came from the
+/// cache (memory or store), a *stale hit* when a stale value answered it, a *miss* otherwise (callers that waited for a concurrent miss of the same
 /// key count as misses too). [`Cache::get`] on a cache made with [`Cache::with_name`] counts as
 /// well.
 ///
@@ -103,6 +107,14 @@ pub struct CacheStats {
     pub entries: u64,
     /// Entries evicted from process memory to keep within `capacity`.
     pub evictions: u64,
+    /// Calls answered with a stale value (`stale_if_error`, `stale_while_revalidate`,
+    /// `soft_timeout`); counted apart from `hits` and `misses`.
+    pub stale_hits: u64,
+    /// Background refreshes started (`stale_while_revalidate`, `refresh_ahead`, and the body of
+    /// a call with `soft_timeout` and a stale value at hand).
+    pub refreshes: u64,
+    /// Background refreshes that failed (`Err`, `None`, a panic); the stale value is kept.
+    pub refresh_failures: u64,
 }
 
 impl CacheStats {
@@ -153,6 +165,8 @@ pub struct Cache<T> {
     prefix: String,
     /// Hit/miss counters of the name, for a named cache.
     stats: Option<Arc<CacheName>>,
+    /// Loads in progress of [`Cache::get_or_load`], shared by the clones of this cache.
+    flights: Arc<Flights<String, Arc<[u8]>>>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -171,6 +185,7 @@ impl<T> Clone for Cache<T> {
             store: Arc::clone(&self.store),
             prefix: self.prefix.clone(),
             stats: self.stats.clone(),
+            flights: Arc::clone(&self.flights),
             _value: PhantomData,
         }
     }
@@ -194,6 +209,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Cache<T> {
             store: Arc::new(store),
             prefix: String::new(),
             stats: None,
+            flights: Arc::default(),
             _value: PhantomData,
         }
     }
@@ -222,6 +238,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Cache<T> {
             store,
             prefix: format!("{name}:"),
             stats: Some(entry),
+            flights: Arc::default(),
             _value: PhantomData,
         }
     }
@@ -267,6 +284,129 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Cache<T> {
     pub async fn set(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<(), Error> {
         let bytes = encode(value)?;
         self.store.set(&self.key(key), &bytes, ttl).await
+    }
+
+    /// The value under `key`, or the one `load` produces. A hit returns the cached value; a miss
+    /// runs `load` once per key for this cache and its clones (concurrent callers wait for it and
+    /// share its value), and stores an `Ok` value with `ttl`. An `Err` is returned and not
+    /// cached (the waiting callers then run their own `load`). Store failures never fail the
+    /// call: a failed read runs `load` (and skips the write-back, so a down store is waited on
+    /// once), a failed write is logged at `debug`, and a value that does not decode is a miss
+    /// and is overwritten.
+    ///
+    /// ```
+    /// use cachex_runtime::{Cache, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u64> = Cache::with_name("doc-get-or-load", MemoryStore::new(100));
+    /// let ttl = Some(Duration::from_secs(60));
+    /// let v: Result<u64, String> = cache.get_or_load("answer", ttl, || async { Ok(42) }).await;
+    /// assert_eq!(v, Ok(42));
+    /// // A hit: `load` does not run.
+    /// let v: Result<u64, String> = cache.get_or_load("answer", ttl, || async { Ok(0) }).await;
+    /// assert_eq!(v, Ok(42));
+    /// # }
+    /// ```
+    pub async fn get_or_load<E, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        load: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let full = self.key(key);
+        let count = |hit: bool| {
+            if let Some(stats) = &self.stats {
+                if hit {
+                    stats.hits.add(1);
+                } else {
+                    stats.misses.add(1);
+                }
+            }
+        };
+        let first = self.store.get(&full).await;
+        match &first {
+            Ok(Some(bytes)) => {
+                if let Some(v) = decode::<T>(bytes) {
+                    count(true);
+                    return Ok(v);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(key = %full, error = %e, "cachex: store read failed; loading");
+            }
+        }
+        let store_ok = first.is_ok();
+        let leader = loop {
+            match self.flights.join(&full, || None::<Infallible>) {
+                Join::Lead(leader) => break leader,
+                Join::Ready(never) => match never {},
+                Join::Follow(rx) => match flight::wait(rx).await {
+                    Waited::Value(bytes) => {
+                        if let Some(v) = decode::<T>(&bytes) {
+                            count(false);
+                            return Ok(v);
+                        }
+                    }
+                    Waited::Failed => {
+                        // The leader's error cannot be shared: load now, without a flight.
+                        count(false);
+                        let out = load().await;
+                        if let (Ok(v), true) = (&out, store_ok) {
+                            self.write_back(&full, v, ttl).await;
+                        }
+                        return out;
+                    }
+                    Waited::Abandoned => {}
+                },
+            }
+        };
+        // A load that finished between the first read and `join` has written the value.
+        if matches!(first, Ok(None)) {
+            if let Ok(Some(bytes)) = self.store.get(&full).await {
+                if let Some(v) = decode::<T>(&bytes) {
+                    count(true);
+                    leader.finish(bytes.into());
+                    return Ok(v);
+                }
+            }
+        }
+        count(false);
+        let out = load().await;
+        match &out {
+            Ok(v) => match encode(v) {
+                Ok(bytes) => {
+                    if store_ok {
+                        if let Err(e) = self.store.set(&full, &bytes, ttl).await {
+                            tracing::debug!(key = %full, error = %e, "cachex: store write failed");
+                        }
+                    }
+                    leader.finish(bytes.into());
+                }
+                Err(e) => {
+                    tracing::debug!(key = %full, error = %e, "cachex: value not encodable; not cached");
+                    leader.fail();
+                }
+            },
+            Err(_) => leader.fail(),
+        }
+        out
+    }
+
+    /// Writes `value` back after a load; failures are logged, never returned.
+    async fn write_back(&self, full: &str, value: &T, ttl: Option<Duration>) {
+        let result = match encode(value) {
+            Ok(bytes) => self.store.set(full, &bytes, ttl).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::debug!(key = %full, error = %e, "cachex: store write failed");
+        }
     }
 
     /// Removes `key`; `true` when a value was removed.

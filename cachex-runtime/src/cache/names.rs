@@ -34,6 +34,12 @@ pub(crate) trait CacheSiteOps: Send + Sync {
 pub(crate) struct CacheName {
     pub(crate) hits: Counter,
     pub(crate) misses: Counter,
+    /// Calls answered with a stale value.
+    pub(crate) stale_hits: Counter,
+    /// Background refreshes started.
+    pub(crate) refreshes: Counter,
+    /// Background refreshes that failed (`Err`, `None`, a panic), keeping the stale value.
+    pub(crate) refresh_failures: Counter,
     /// Bumped by every clear before anything is removed. A body's value is written only if the
     /// generation it read when it started is still current, so nothing computed before a clear
     /// is stored after it.
@@ -134,6 +140,9 @@ impl CacheNames {
         let mut stats = CacheStats {
             hits: entry.hits.sum(),
             misses: entry.misses.sum(),
+            stale_hits: entry.stale_hits.sum(),
+            refreshes: entry.refreshes.sum(),
+            refresh_failures: entry.refresh_failures.sum(),
             ..CacheStats::default()
         };
         for site in entry.sites.lock().iter() {
@@ -269,7 +278,8 @@ mod tests {
                 hits: 2,
                 misses: 1,
                 entries: 3,
-                evictions: 1
+                evictions: 1,
+                ..CacheStats::default()
             })
         );
         assert_eq!(names.in_flight("t"), 2);

@@ -16,11 +16,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::decl::CacheDecl;
-use super::fifo::{Erased, FifoMap, MapOps};
+use super::fifo::{Erased, FifoMap, Found, MapOps};
 use super::flight::{self, Flights, Join, Waited};
 use super::key::encode_key;
 use super::names::{self, CacheName, CacheSiteOps};
+use super::refresh::{self, Busy, Running};
 use super::{decode, encode};
+
+pub use super::refresh::MAX_REFRESHES;
 use crate::Store;
 
 /// Entries a memory-backed `#[cached]` function keeps when it gives no `capacity`.
@@ -152,6 +155,7 @@ pub struct CacheSite {
     store: &'static str,
     ttl: Option<Duration>,
     capacity: u64,
+    fail_safe: FailSafe,
     local: OnceLock<Erased>,
     /// The store path's flights; set once that path has run.
     flights: OnceLock<Flights<String, Shared>>,
@@ -187,6 +191,7 @@ impl CacheSite {
             store,
             ttl: None,
             capacity: DEFAULT_CAPACITY,
+            fail_safe: FailSafe::NONE,
             local: OnceLock::new(),
             flights: OnceLock::new(),
             stats: OnceLock::new(),
@@ -215,6 +220,67 @@ impl CacheSite {
     /// ```
     pub const fn capacity(mut self, n: u64) -> Self {
         self.capacity = n;
+        self
+    }
+
+    /// After its TTL, an entry is kept this long as a fallback: a call on it runs the body, and
+    /// when that fails (`Err`, `None`) the stale value is returned and counted as a stale hit.
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheSite, Duration};
+    /// static SITE: CacheSite = CacheSite::new("users", "memory")
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale_if_error(Duration::from_secs(3600));
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn stale_if_error(mut self, window: Duration) -> Self {
+        self.fail_safe.stale_if_error = Some(window);
+        self
+    }
+
+    /// After its TTL, an entry is served this long at once while one background refresh runs
+    /// (needs [`failsafe`](Self::failsafe)).
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheSite, Duration};
+    /// static SITE: CacheSite = CacheSite::new("users", "memory")
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale_while_revalidate(Duration::from_secs(30));
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.fail_safe.stale_while_revalidate = Some(window);
+        self
+    }
+
+    /// A hit within this long of the end of the TTL starts one background refresh (needs
+    /// [`failsafe`](Self::failsafe)).
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheSite, Duration};
+    /// static SITE: CacheSite = CacheSite::new("users", "memory")
+    ///     .ttl(Duration::from_secs(60))
+    ///     .refresh_ahead(Duration::from_secs(10));
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn refresh_ahead(mut self, window: Duration) -> Self {
+        self.fail_safe.refresh_ahead = Some(window);
+        self
+    }
+
+    /// With a stale value at hand, the call waits at most this long for the body, which runs in
+    /// the background from its start (needs [`failsafe`](Self::failsafe)).
+    ///
+    /// ```
+    /// # use cachex_runtime::__private::{CacheSite, Duration};
+    /// static SITE: CacheSite = CacheSite::new("users", "memory")
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale_if_error(Duration::from_secs(600))
+    ///     .soft_timeout(Duration::from_millis(100));
+    /// # let _ = &SITE;
+    /// ```
+    pub const fn soft_timeout(mut self, wait: Duration) -> Self {
+        self.fail_safe.soft_timeout = Some(wait);
         self
     }
 
@@ -266,6 +332,7 @@ impl CacheSite {
         let erased = self.local.get_or_init(|| {
             Erased::new(FifoMap::<K, V>::new(
                 self.ttl,
+                self.fail_safe.max_stale(),
                 self.capacity,
                 Arc::clone(self.stats()),
             ))
@@ -284,6 +351,11 @@ impl CacheSite {
     /// is cancelled, one of the waiting callers leads next. A value computed while
     /// `clear_cache` ran is returned to its caller but not stored. (A body that calls its own
     /// function with the same key waits for itself: that recursion never finishes.)
+    ///
+    /// With [`stale_if_error`](Self::stale_if_error), a call on an entry past its TTL but inside
+    /// the window runs `compute`, and when that fails (or the flight it waited for failed) the
+    /// stale value is returned and counted as a stale hit. The other fail-safe settings need
+    /// [`failsafe`](Self::failsafe).
     ///
     /// ```
     /// use cachex_runtime::__private::CacheSite;
@@ -310,17 +382,110 @@ impl CacheSite {
         // The lookup runs here, when the call is made (the generated code awaits at once), so
         // a hit is a ready future: no state machine of its own, and `compute` dropped unpolled.
         let map = self.local::<K, R::Value>();
+        let mut stale = None;
         if let Some(map) = map {
-            if let Some(v) = map.get(&key) {
-                map.name.hits.add(1);
-                return Memory::Hit(std::future::ready(R::from_cached(v)));
+            match map.lookup(&key) {
+                Found::Fresh(v, _) => {
+                    map.name.hits.add(1);
+                    return Memory::Hit(std::future::ready(R::from_cached(v)));
+                }
+                Found::Stale(v, _) => stale = Some(v),
+                Found::Miss => {}
             }
         }
         // Boxed so the hit path's future stays small: a miss costs far more than the allocation.
         Memory::Miss(Box::pin(async move {
             match map {
-                Some(map) => memory_miss(map, key, compute).await,
+                Some(map) => memory_miss(map, Arc::new(key), compute, stale).await,
                 None => {
+                    tracing::error!(
+                        cache = self.name(),
+                        "cachex: cache site used with other types than on its first call; not caching"
+                    );
+                    compute.await
+                }
+            }
+        }))
+    }
+
+    /// The memory path with background work: [`memory`](Self::memory) plus
+    /// `stale_while_revalidate`, `refresh_ahead` and `soft_timeout`, which move the body into a
+    /// task on the caller's tokio runtime (hence the `Send + 'static` bounds).
+    ///
+    /// - A fresh hit within `refresh_ahead` of its end returns the value and starts one
+    ///   background refresh of the key.
+    /// - A stale entry within `stale_while_revalidate` returns the stale value at once and
+    ///   starts one background refresh.
+    /// - Past that (inside `stale_if_error`), the body runs; with `soft_timeout` it runs as a
+    ///   background task from its start and the call waits at most that long before returning
+    ///   the stale value (the task's result still refreshes the entry). A failing body returns
+    ///   the stale value.
+    ///
+    /// At most one refresh per key runs at a time, and at most [`MAX_REFRESHES`] in the
+    /// process; over that, the stale value is served and the next call tries again. Outside a
+    /// tokio runtime the caller runs the body itself. A refresh that fails or panics keeps the
+    /// stale value and counts in `refresh_failures`.
+    ///
+    /// ```
+    /// use cachex_runtime::__private::{CacheSite, Duration};
+    ///
+    /// static SITE: CacheSite = CacheSite::new("doc-failsafe", "memory")
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale_while_revalidate(Duration::from_secs(30));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let v: Option<u32> = SITE.failsafe(1u8, async { Some(10) }).await;
+    /// assert_eq!(v, Some(10));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn failsafe<K, R, Fut>(
+        &'static self,
+        key: K,
+        compute: Fut,
+    ) -> Memory<R, impl Future<Output = R>>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        R: Outcome + Send + 'static,
+        R::Value: Clone + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+    {
+        let map = self.local::<K, R::Value>();
+        let fs = self.fail_safe;
+        let mut stale = None;
+        if let Some(map) = map {
+            match map.lookup(&key) {
+                Found::Fresh(v, left) => {
+                    map.name.hits.add(1);
+                    if let (Some(ahead), Some(left)) = (fs.refresh_ahead, left) {
+                        if left <= ahead {
+                            // Outside a runtime nothing is refreshed ahead: the entry expires
+                            // and the next call runs the body.
+                            refresh::spawn(map, &Arc::new(key), compute);
+                        }
+                    }
+                    return Memory::Hit(std::future::ready(R::from_cached(v)));
+                }
+                Found::Stale(v, age) => {
+                    // Outside a runtime the caller runs the body itself, the stale value as
+                    // its fallback.
+                    if fs.stale_while_revalidate.is_some_and(|w| age < w) && refresh::has_runtime()
+                    {
+                        refresh::spawn(map, &Arc::new(key), compute);
+                        map.name.stale_hits.add(1);
+                        return Memory::Hit(std::future::ready(R::from_cached(v)));
+                    }
+                    stale = Some(v);
+                }
+                Found::Miss => {}
+            }
+        }
+        Memory::Miss(Box::pin(async move {
+            match (map, stale, fs.soft_timeout) {
+                (Some(map), Some(stale), Some(wait)) => {
+                    soft_timed(map, key, compute, stale, wait).await
+                }
+                (Some(map), stale, _) => memory_miss(map, Arc::new(key), compute, stale).await,
+                (None, _, _) => {
                     tracing::error!(
                         cache = self.name(),
                         "cachex: cache site used with other types than on its first call; not caching"
@@ -559,25 +724,53 @@ enum Read<V> {
     Failed,
 }
 
-/// The memory path after a miss: join or lead the key's flight.
-async fn memory_miss<K, R, Fut>(map: &'static FifoMap<K, R::Value>, key: K, compute: Fut) -> R
+/// The memory path after a miss or on a stale entry: join or lead the key's flight. With a
+/// `stale` value at hand, a failing body (of this caller or of the flight it waited for)
+/// returns the stale value instead, counted as a stale hit rather than a miss.
+async fn memory_miss<K, R, Fut>(
+    map: &'static FifoMap<K, R::Value>,
+    key: Arc<K>,
+    compute: Fut,
+    stale: Option<R::Value>,
+) -> R
 where
     K: Hash + Eq + Send + Sync + 'static,
     R: Outcome,
     R::Value: Clone + Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
-    map.name.misses.add(1);
-    let key = Arc::new(key);
+    let name = &map.name;
+    // A stale answer counts as a stale hit, so the miss is counted once the answer is known.
+    let fallback = |out: R, stale: Option<R::Value>| -> R {
+        match stale {
+            Some(v) if out.cacheable().is_none() => {
+                name.stale_hits.add(1);
+                R::from_cached(v)
+            }
+            Some(_) => {
+                name.misses.add(1);
+                out
+            }
+            None => out,
+        }
+    };
+    if stale.is_none() {
+        name.misses.add(1);
+    }
     let leader = loop {
         match map.flights.join(&key, || map.get(&key)) {
-            Join::Ready(v) => return R::from_cached(v),
+            Join::Ready(v) => return fallback(R::from_cached(v), stale),
             Join::Lead(leader) => break leader,
             Join::Follow(rx) => match flight::wait(rx).await {
-                Waited::Value(v) => return R::from_cached(v),
+                Waited::Value(v) => return fallback(R::from_cached(v), stale),
                 Waited::Failed => {
+                    if let Some(v) = stale {
+                        // The flight's body failed just now: do not run it again.
+                        name.stale_hits.add(1);
+                        return R::from_cached(v);
+                    }
                     // The leader's outcome is not shareable: run this caller's own body now.
-                    let generation = map.name.generation();
+                    let generation = name.generation();
                     let out = compute.await;
                     if let Some(v) = out.cacheable() {
                         map.insert(key, v.clone(), generation);
@@ -589,7 +782,7 @@ where
             },
         }
     };
-    let generation = map.name.generation();
+    let generation = name.generation();
     let out = compute.await;
     match out.cacheable() {
         // Into the map before leaving the flight, so no caller in between runs the body.
@@ -603,7 +796,82 @@ where
         }
         None => leader.fail(),
     }
-    out
+    fallback(out, stale)
+}
+
+/// A call on a stale entry with `soft_timeout`: the body runs as a background task from its
+/// start (so dropping the caller never cancels it, and its value refreshes the entry); the call
+/// waits at most `wait` for it, then answers with the stale value. A failing body answers with
+/// the stale value too. Outside a runtime, with a refresh of the key already running, or with
+/// every refresh slot taken, the call does not start a second body: it runs it itself (no
+/// runtime, no slot) or answers stale at once (one running).
+async fn soft_timed<K, R, Fut>(
+    map: &'static FifoMap<K, R::Value>,
+    key: K,
+    compute: Fut,
+    stale: R::Value,
+    wait: Duration,
+) -> R
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    R: Outcome + Send + 'static,
+    R::Value: Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return memory_miss(map, Arc::new(key), compute, Some(stale)).await;
+    };
+    let key = Arc::new(key);
+    let running = match Running::start(map, &key) {
+        Ok(running) => running,
+        Err(Busy::Key) => {
+            map.name.stale_hits.add(1);
+            return R::from_cached(stale);
+        }
+        Err(Busy::Slots) => return memory_miss(map, key, compute, Some(stale)).await,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    handle.spawn(async move {
+        let out = refresh::run(running, compute).await;
+        // The caller may be gone; the entry is refreshed either way.
+        let _ = tx.send(out);
+    });
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(out)) if out.cacheable().is_some() => {
+            map.name.misses.add(1);
+            out
+        }
+        // Failed, panicked, or not answered in time.
+        _ => {
+            map.name.stale_hits.add(1);
+            R::from_cached(stale)
+        }
+    }
+}
+
+/// The fail-safe settings of a site (all `None`: a plain cache).
+#[derive(Debug, Clone, Copy)]
+struct FailSafe {
+    stale_if_error: Option<Duration>,
+    stale_while_revalidate: Option<Duration>,
+    refresh_ahead: Option<Duration>,
+    soft_timeout: Option<Duration>,
+}
+
+impl FailSafe {
+    const NONE: FailSafe = FailSafe {
+        stale_if_error: None,
+        stale_while_revalidate: None,
+        refresh_ahead: None,
+        soft_timeout: None,
+    };
+
+    /// How long past its TTL an entry is kept: the longer of the two stale windows.
+    fn max_stale(&self) -> Duration {
+        let a = self.stale_if_error.unwrap_or(Duration::ZERO);
+        let b = self.stale_while_revalidate.unwrap_or(Duration::ZERO);
+        a.max(b)
+    }
 }
 
 /// The future of a memory-backed call: ready at once on a hit, the boxed miss path otherwise.
