@@ -28,7 +28,7 @@ const BUCKET: Duration = Duration::from_secs(1);
 ///
 /// Which calls share a budget: every `#[retry]` function that names the registry policy (by
 /// `policy = "name"`, or `"default"`) shares that name's budget, whatever overrides the
-/// attribute adds; the functions of [`retry`](crate::retry) share one budget per equal `Policy`
+/// attribute adds; the functions of [`retry`](mod@crate::retry) share one budget per equal `Policy`
 /// value (two calls with the same fields draw from the same budget).
 ///
 /// `ratio` is read as 0.0 when it is negative or not a number; `min_per_sec` is the floor that
