@@ -948,7 +948,12 @@ impl CircuitBreaker {
                 failed
             };
             match self.word.compare_exchange_weak(w, next, AcqRel, Acquire) {
-                Ok(_) => return,
+                Ok(_) => {
+                    if next.state() == State::Open {
+                        crate::observe::emit_state_change(&self.name, State::Closed, State::Open);
+                    }
+                    return;
+                }
                 Err(cur) => w = cur,
             }
         }
