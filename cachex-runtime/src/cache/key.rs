@@ -329,49 +329,29 @@ impl RecordSeq {
     }
 }
 
-impl ser::SerializeSeq for RecordSeq {
-    type Ok = Node;
-    type Error = KeyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Node, KeyError> {
-        Ok(self.finish())
-    }
+/// The four sequence-like serializer traits differ only in the name of their element method:
+/// each records the element in order and ends with the finished node.
+macro_rules! record_seq {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl ser::$trait for RecordSeq {
+            type Ok = Node;
+            type Error = KeyError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Node, KeyError> {
+                Ok(self.finish())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for RecordSeq {
-    type Ok = Node;
-    type Error = KeyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Node, KeyError> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleStruct for RecordSeq {
-    type Ok = Node;
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Node, KeyError> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleVariant for RecordSeq {
-    type Ok = Node;
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Node, KeyError> {
-        Ok(self.finish())
-    }
-}
+record_seq!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl ser::SerializeMap for RecordMap {
     type Ok = Node;
