@@ -60,6 +60,19 @@ pub(crate) enum Read<A> {
     Flag(ReadFlag<A>),
 }
 
+/// A table row for an argument that reads one value and sets a field of the arguments once
+/// (the common case): `field_row!("ttl", ttl, |input, key, errors| args::duration(input, key, false, errors))`.
+macro_rules! field_row {
+    ($name:literal, $field:ident, |$input:ident, $key:ident, $errors:ident| $read:expr) => {
+        $crate::args::Spec::value($name, |a, $key, $input, $errors| {
+            let v = $read?;
+            $crate::args::set_once(&mut a.$field, $key, v, $errors);
+            Ok(())
+        })
+    };
+}
+pub(crate) use field_row;
+
 /// One row of a macro's argument table: the name, written once, and how its value is read.
 /// Parsing and the "valid arguments are" list of an unknown-argument error both come from it.
 pub(crate) struct Spec<A: 'static> {

@@ -5,6 +5,7 @@
 //! breaker's configuration is declared statically (a `BreakerDecl` in a distributed slice), so the
 //! registry knows it before the function is first called.
 
+use crate::args::field_row;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::ParseStream;
@@ -62,36 +63,27 @@ fn percent(
 
 /// The arguments of `#[circuit_breaker]`, in the order the docs list them.
 const ARGS: &[Spec<Breaker>] = &[
-    Spec::value("name", |a, key, input, errors| {
-        let v = args::name_str(input, key, "user-service", errors)?;
-        args::set_once(&mut a.name, key, v, errors);
-        Ok(())
+    field_row!("name", name, |input, key, errors| args::name_str(
+        input,
+        key,
+        "user-service",
+        errors
+    )),
+    field_row!("threshold", threshold, |input, key, errors| {
+        args::positive_int(input, key, "u32", errors)
     }),
-    Spec::value("threshold", |a, key, input, errors| {
-        let v = args::positive_int(input, key, "u32", errors)?;
-        args::set_once(&mut a.threshold, key, v, errors);
-        Ok(())
+    field_row!("timeout", timeout, |input, key, errors| args::duration(
+        input, key, false, errors
+    )),
+    field_row!("half_open_max", half_open_max, |input, key, errors| {
+        args::positive_int(input, key, "u32", errors)
     }),
-    Spec::value("timeout", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.timeout, key, v, errors);
-        Ok(())
+    field_row!("call_timeout", call_timeout, |input, key, errors| {
+        args::duration(input, key, false, errors)
     }),
-    Spec::value("half_open_max", |a, key, input, errors| {
-        let v = args::positive_int(input, key, "u32", errors)?;
-        args::set_once(&mut a.half_open_max, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("call_timeout", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.call_timeout, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("preset", |a, key, input, errors| {
-        let v = args::one_of(input, key, PRESETS, errors)?;
-        args::set_once(&mut a.preset, key, v, errors);
-        Ok(())
-    }),
+    field_row!("preset", preset, |input, key, errors| args::one_of(
+        input, key, PRESETS, errors
+    )),
     Spec::value("failure_rate", |a, key, input, errors| {
         let v = percent(input, key, errors)?;
         args::set_once(&mut a.failure_rate, key, v, errors);
@@ -114,25 +106,19 @@ const ARGS: &[Spec<Breaker>] = &[
         args::set_once(&mut a.window, key, v, errors);
         Ok(())
     }),
-    Spec::value("minimum_calls", |a, key, input, errors| {
-        let v = args::positive_int(input, key, "u32", errors)?;
-        args::set_once(&mut a.minimum_calls, key, v, errors);
-        Ok(())
+    field_row!("minimum_calls", minimum_calls, |input, key, errors| {
+        args::positive_int(input, key, "u32", errors)
     }),
-    Spec::value("slow_call", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.slow_call, key, v, errors);
-        Ok(())
-    }),
+    field_row!("slow_call", slow_call, |input, key, errors| args::duration(
+        input, key, false, errors
+    )),
     Spec::value("slow_call_rate", |a, key, input, errors| {
         let v = percent(input, key, errors)?;
         args::set_once(&mut a.slow_call_rate, key, v, errors);
         Ok(())
     }),
-    Spec::value("max_timeout", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.max_timeout, key, v, errors);
-        Ok(())
+    field_row!("max_timeout", max_timeout, |input, key, errors| {
+        args::duration(input, key, false, errors)
     }),
     Spec::value("failure_if", |a, key, input, errors| {
         let v = args::path(input, key, "counts_as_failure")?;

@@ -4,6 +4,7 @@
 //! static, which drops it unpolled on a hit. The memory store is typed per function; any other
 //! store is looked up by name at call time and needs serialisable values.
 
+use crate::args::field_row;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::parse::ParseStream;
@@ -33,20 +34,14 @@ pub(crate) struct Cached {
 
 /// The arguments of `#[cached]`, in the order the docs list them.
 const ARGS: &[Spec<Cached>] = &[
-    Spec::value("name", |a, key, input, errors| {
-        let v = args::name_str(input, key, "users", errors)?;
-        args::set_once(&mut a.name, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("ttl", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.ttl, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("capacity", |a, key, input, errors| {
-        let v = args::positive_int(input, key, "u64", errors)?;
-        args::set_once(&mut a.capacity, key, v, errors);
-        Ok(())
+    field_row!("name", name, |input, key, errors| args::name_str(
+        input, key, "users", errors
+    )),
+    field_row!("ttl", ttl, |input, key, errors| args::duration(
+        input, key, false, errors
+    )),
+    field_row!("capacity", capacity, |input, key, errors| {
+        args::positive_int(input, key, "u64", errors)
     }),
     Spec::value("store", |a, key, input, errors| {
         let v = args::name_str(input, key, "memory", errors)?;
@@ -67,25 +62,19 @@ const ARGS: &[Spec<Cached>] = &[
         args::set_once(&mut a.key, key, Some(v), errors);
         Ok(())
     }),
-    Spec::value("stale_if_error", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.stale_if_error, key, v, errors);
-        Ok(())
+    field_row!("stale_if_error", stale_if_error, |input, key, errors| {
+        args::duration(input, key, false, errors)
     }),
-    Spec::value("stale_while_revalidate", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.stale_while_revalidate, key, v, errors);
-        Ok(())
+    field_row!(
+        "stale_while_revalidate",
+        stale_while_revalidate,
+        |input, key, errors| args::duration(input, key, false, errors)
+    ),
+    field_row!("refresh_ahead", refresh_ahead, |input, key, errors| {
+        args::duration(input, key, false, errors)
     }),
-    Spec::value("refresh_ahead", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.refresh_ahead, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("soft_timeout", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.soft_timeout, key, v, errors);
-        Ok(())
+    field_row!("soft_timeout", soft_timeout, |input, key, errors| {
+        args::duration(input, key, false, errors)
     }),
     Spec::flag("result", |a, key, errors| {
         args::set_flag(&mut a.result, key, errors);

@@ -7,6 +7,7 @@
 //! hint to the site's wait; `deadline` runs each attempt within what is left of the call's span
 //! and turns an attempt cut short into `E::from(Error::Timeout)`, at the user's error type.
 
+use crate::args::field_row;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::ParseStream;
@@ -33,30 +34,20 @@ pub(crate) struct Retry {
 
 /// The arguments of `#[retry]`, in the order the docs list them.
 const ARGS: &[Spec<Retry>] = &[
-    Spec::value("policy", |a, key, input, errors| {
-        let v = args::name_str(input, key, "default", errors)?;
-        args::set_once(&mut a.policy, key, v, errors);
-        Ok(())
+    field_row!("policy", policy, |input, key, errors| args::name_str(
+        input, key, "default", errors
+    )),
+    field_row!("max_attempts", max_attempts, |input, key, errors| {
+        args::positive_int(input, key, "u32", errors)
     }),
-    Spec::value("max_attempts", |a, key, input, errors| {
-        let v = args::positive_int(input, key, "u32", errors)?;
-        args::set_once(&mut a.max_attempts, key, v, errors);
-        Ok(())
+    field_row!("initial_delay", initial_delay, |input, key, errors| {
+        args::duration(input, key, true, errors)
     }),
-    Spec::value("initial_delay", |a, key, input, errors| {
-        let v = args::duration(input, key, true, errors)?;
-        args::set_once(&mut a.initial_delay, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("max_delay", |a, key, input, errors| {
-        let v = args::duration(input, key, true, errors)?;
-        args::set_once(&mut a.max_delay, key, v, errors);
-        Ok(())
-    }),
-    Spec::value("multiplier", |a, key, input, errors| {
-        let v = args::float_at_least(input, key, 1.0, errors)?;
-        args::set_once(&mut a.multiplier, key, v, errors);
-        Ok(())
+    field_row!("max_delay", max_delay, |input, key, errors| args::duration(
+        input, key, true, errors
+    )),
+    field_row!("multiplier", multiplier, |input, key, errors| {
+        args::float_at_least(input, key, 1.0, errors)
     }),
     Spec::value("jitter", |a, key, input, errors| {
         let v = args::boolean(input, key)?;
@@ -73,11 +64,9 @@ const ARGS: &[Spec<Retry>] = &[
         args::set_once(&mut a.retry_after, key, Some(v), errors);
         Ok(())
     }),
-    Spec::value("deadline", |a, key, input, errors| {
-        let v = args::duration(input, key, false, errors)?;
-        args::set_once(&mut a.deadline, key, v, errors);
-        Ok(())
-    }),
+    field_row!("deadline", deadline, |input, key, errors| args::duration(
+        input, key, false, errors
+    )),
     args::crate_arg(),
 ];
 
